@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/fixtures/ as plugins, one module per real dependency."""
+
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.synth",
+]
