@@ -1,0 +1,1 @@
+"""Transport implementations, one module per driver so that importing one needs no other."""

@@ -1,0 +1,111 @@
+"""The ``Transport`` over a direct psycopg 3 connection, for the CLI and the tests.
+
+The connection is in autocommit mode so that ``execute`` on the transport runs
+each statement on its own (what non-transactional migrations need), while
+``transaction()`` wraps a block in BEGIN/COMMIT with ``conn.transaction()``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+
+from dbmigrate.errors import ConnectError, InvalidConnectionStringError, one_line
+from dbmigrate.transport import Executor, Params, Row, SqlValue
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
+"""``:name`` not preceded by a colon or word character, so ``x::text`` casts are left alone."""
+
+_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def to_pyformat(sql: str) -> str:
+    """Rewrite ``:name`` placeholders as ``%(name)s`` and escape literal ``%`` for psycopg."""
+    return _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def redact_url(url: str) -> str:
+    """The connection string without its password, safe to show in messages and logs."""
+    if "://" not in url:
+        return _CONNINFO_PASSWORD.sub(r"\1***", url)
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rpartition("@")
+        userinfo = netloc[0].split(":", 1)[0]
+        host = f"{userinfo}@{netloc[2]}" if netloc[1] else netloc[2]
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
+        return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))
+    except ValueError:
+        return "<unparseable database URL>"
+
+
+def _plain(value: Any) -> SqlValue:
+    """Keep the protocol's value types; anything richer (datetime, UUID, Decimal) as text."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+class _ConnectionExecutor:
+    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        self._conn = conn
+
+    def execute(
+        self, sql: str, params: Params | None = None, *, long_running: bool = False
+    ) -> list[Row]:
+        # A direct connection has no per-call limit, so long_running needs nothing here.
+        del long_running
+        with self._conn.cursor() as cur:
+            if params is None:
+                # No parameters: psycopg sends the text as it is (no % escaping, no rewriting).
+                cur.execute(sql)
+            else:
+                cur.execute(to_pyformat(sql), dict(params))
+            if cur.description is None:
+                return []
+            return [tuple(_plain(v) for v in row) for row in cur.fetchall()]
+
+
+class PsycopgTransport(_ConnectionExecutor):
+    """A ``Transport`` owning one autocommit psycopg connection."""
+
+    @classmethod
+    def connect(
+        cls, url: str, *, connect_timeout: int = 10, application_name: str = "dbmigrate"
+    ) -> PsycopgTransport:
+        """Open a connection; failures become one-line ``ConnectError``s without the password."""
+        try:
+            conn = psycopg.connect(
+                url,
+                autocommit=True,
+                connect_timeout=connect_timeout,
+                application_name=application_name,
+            )
+        except psycopg.ProgrammingError as exc:
+            raise InvalidConnectionStringError(
+                f"invalid database URL {redact_url(url)}: {one_line(str(exc), 500)}"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            raise ConnectError(
+                f"cannot connect to {redact_url(url)}: {one_line(str(exc), 1000)}"
+            ) from exc
+        return cls(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Executor]:
+        with self._conn.transaction():
+            yield _ConnectionExecutor(self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> PsycopgTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
