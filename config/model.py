@@ -1,0 +1,98 @@
+"""Typed, frozen configuration of one deployment environment.
+
+Everything a construct needs arrives through these dataclasses, built and
+validated once in app.py (see loader.py). Constructs never read context or
+environment variables themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class TableEncryption(Enum):
+    AWS_MANAGED = "aws-managed"
+    CUSTOMER_MANAGED = "customer-managed"
+
+
+class StreamView(Enum):
+    KEYS_ONLY = "keys-only"
+    NEW_IMAGE = "new-image"
+    OLD_IMAGE = "old-image"
+    NEW_AND_OLD_IMAGES = "new-and-old-images"
+
+
+class TableClass(Enum):
+    STANDARD = "standard"
+    STANDARD_INFREQUENT_ACCESS = "standard-infrequent-access"
+
+
+class ClusterRemovalPolicy(Enum):
+    SNAPSHOT = "snapshot"
+    RETAIN = "retain"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableConfig:
+    """The AppData single table (standards: Single Table Design)."""
+
+    table_name: str
+    pitr_recovery_days: int = 35
+    encryption: TableEncryption = TableEncryption.AWS_MANAGED
+    deletion_protection: bool = True
+    ttl_attribute: str | None = None
+    stream: StreamView | None = None
+    contributor_insights: bool = False
+    table_class: TableClass = TableClass.STANDARD
+    replica_regions: tuple[str, ...] = ()
+    replica_key_arns: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuroraConfig:
+    """The Aurora Serverless v2 PostgreSQL cluster."""
+
+    engine_version: str = "17.9"
+    database_name: str = "app"
+    min_capacity: float = 0.5
+    max_capacity: float = 4.0
+    auto_pause_minutes: int | None = None
+    readers: int = 0
+    backup_retention_days: int = 7
+    log_retention_days: int = 30
+    deletion_protection: bool = True
+    removal_policy: ClusterRemovalPolicy = ClusterRemovalPolicy.SNAPSHOT
+    secret_rotation_days: int = 30
+    slow_statement_ms: int = 1000
+    ingress_cidrs: tuple[str, ...] = ()
+    ingress_security_group_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    """Where the cluster lives: a VPC this stack creates, or an existing one."""
+
+    vpc_id: str | None = None
+    cidr: str = "10.0.0.0/16"
+    max_azs: int = 2
+    flow_log_retention_days: int = 90
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    """One deployment environment: one DatabaseStack."""
+
+    name: str
+    region: str
+    account: str | None = None
+    ssm_prefix: str
+    termination_protection: bool = True
+    table: TableConfig
+    aurora: AuroraConfig = field(default_factory=AuroraConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def stack_name(self) -> str:
+        return f"DatabaseStack-{self.name}"

@@ -1,0 +1,183 @@
+"""AuroraCluster: Aurora Serverless v2 PostgreSQL, encrypted, TLS-only, Data API on.
+
+One customer-managed KMS key encrypts storage, the credentials secret and
+Performance Insights, so that revoking it cuts every copy of the data at once.
+The secret rotates through the single-user rotation application inside the VPC.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from config import AuroraConfig, ClusterRemovalPolicy
+from data_constructs.lint import allow_redundant_depends_on
+from data_constructs.nag import acknowledge
+from data_constructs.retention import retention_days
+
+MASTER_USERNAME = "postgres"
+# The construct id of CDK's LogRetention singleton function (fixed in aws-cdk-lib).
+_LOG_RETENTION = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
+_REMOVAL = {
+    ClusterRemovalPolicy.SNAPSHOT: RemovalPolicy.SNAPSHOT,
+    ClusterRemovalPolicy.RETAIN: RemovalPolicy.RETAIN,
+}
+
+
+class AuroraCluster(Construct):
+    """Exposes the cluster, its key and secret, for grants, outputs and the migration runner."""
+
+    cluster: rds.DatabaseCluster
+    key: kms.Key
+    secret: secretsmanager.ISecret
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AuroraConfig,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Encrypts the Aurora cluster storage, its secret and Performance Insights",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        engine = rds.DatabaseClusterEngine.aurora_postgres(version=_engine_version(config))
+        self.cluster = rds.DatabaseCluster(
+            self,
+            "Cluster",
+            engine=engine,
+            vpc=vpc,
+            vpc_subnets=subnets,
+            writer=self._instance("Writer"),
+            readers=[self._instance(f"Reader{n}", n == 1) for n in range(1, config.readers + 1)],
+            serverless_v2_min_capacity=config.min_capacity,
+            serverless_v2_max_capacity=config.max_capacity,
+            serverless_v2_auto_pause_duration=(
+                Duration.minutes(config.auto_pause_minutes) if config.auto_pause_minutes else None
+            ),
+            default_database_name=config.database_name,
+            credentials=rds.Credentials.from_generated_secret(
+                MASTER_USERNAME, encryption_key=self.key
+            ),
+            storage_encrypted=True,
+            storage_encryption_key=self.key,
+            enable_data_api=True,
+            iam_authentication=True,
+            deletion_protection=config.deletion_protection,
+            removal_policy=_REMOVAL[config.removal_policy],
+            backup=rds.BackupProps(retention=Duration.days(config.backup_retention_days)),
+            copy_tags_to_snapshot=True,
+            cloudwatch_logs_exports=["postgresql"],
+            cloudwatch_logs_retention=retention_days(config.log_retention_days),
+            database_insights_mode=rds.DatabaseInsightsMode.STANDARD,
+            enable_performance_insights=True,
+            performance_insight_encryption_key=self.key,
+            performance_insight_retention=rds.PerformanceInsightRetention.DEFAULT,
+            parameter_group=rds.ParameterGroup(
+                self,
+                "ParameterGroup",
+                engine=engine,
+                description="TLS only; slow statements logged",
+                parameters={
+                    "rds.force_ssl": "1",
+                    "log_min_duration_statement": str(config.slow_statement_ms),
+                },
+            ),
+        )
+        secret = self.cluster.secret
+        assert secret is not None, "from_generated_secret always creates a secret"
+        secret.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.secret = secret
+        self._rotate_secret(config, vpc, subnets, secrets_manager_endpoint)
+        self._allow_ingress(config)
+        self._acknowledge_log_retention()
+        if not config.deletion_protection:
+            acknowledge(
+                self.cluster,
+                "AwsSolutions-RDS10",
+                "Deletion protection is off because this environment's configuration says "
+                "so (aurora.deletion_protection=false, for disposable environments); the removal "
+                "policy still takes a final snapshot.",
+            )
+
+    def _instance(self, name: str, scale_with_writer: bool = False) -> rds.IClusterInstance:
+        """Serverless v2 instance; Performance Insights repeated here to match the cluster."""
+        return rds.ClusterInstance.serverless_v2(
+            name,
+            scale_with_writer=scale_with_writer or None,
+            enable_performance_insights=True,
+            performance_insight_encryption_key=self.key,
+            performance_insight_retention=rds.PerformanceInsightRetention.DEFAULT,
+        )
+
+    def _rotate_secret(
+        self,
+        config: AuroraConfig,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        endpoint: ec2.IInterfaceVpcEndpoint | None,
+    ) -> None:
+        """Rotation Lambda in the VPC; only it may reach the Secrets Manager endpoint."""
+        group = ec2.SecurityGroup(
+            self,
+            "RotationSecurityGroup",
+            vpc=vpc,
+            description="Secret rotation Lambda: to the cluster and the Secrets Manager endpoint",
+            allow_all_outbound=True,
+        )
+        if endpoint is not None:
+            endpoint.connections.allow_default_port_from(group, "Secret rotation Lambda")
+        self.cluster.add_rotation_single_user(
+            automatically_after=Duration.days(config.secret_rotation_days),
+            endpoint=endpoint,
+            vpc_subnets=subnets,
+            security_group=group,
+        )
+
+    def _allow_ingress(self, config: AuroraConfig) -> None:
+        for cidr in config.ingress_cidrs:
+            self.cluster.connections.allow_default_port_from(
+                ec2.Peer.ipv4(cidr), f"PostgreSQL from {cidr} (configuration)"
+            )
+        for group_id in config.ingress_security_group_ids:
+            self.cluster.connections.allow_default_port_from(
+                ec2.Peer.security_group_id(group_id), f"PostgreSQL from {group_id} (configuration)"
+            )
+
+    def _acknowledge_log_retention(self) -> None:
+        """CDK's LogRetention singleton sets retention on the cluster's RDS-made log group."""
+        singleton = Stack.of(self).node.try_find_child(_LOG_RETENTION)
+        if singleton is None:
+            return
+        allow_redundant_depends_on(self, _LOG_RETENTION)
+        acknowledge(
+            singleton,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "CDK's LogRetention function writes only its own logs with the basic execution role.",
+        )
+        acknowledge(
+            singleton,
+            "AwsSolutions-IAM5[Resource::*]",
+            "CDK's LogRetention function sets retention on /aws/rds/cluster/<id>/postgresql, "
+            "a log group RDS creates with a name known only at deploy time.",
+        )
+
+
+def _engine_version(config: AuroraConfig) -> rds.AuroraPostgresEngineVersion:
+    version: rds.AuroraPostgresEngineVersion = getattr(
+        rds.AuroraPostgresEngineVersion, "VER_" + config.engine_version.replace(".", "_")
+    )
+    return version

@@ -1,0 +1,1 @@
+"""Deployable units: stacks compose constructs and grant between them, nothing more."""

@@ -1,0 +1,66 @@
+"""DatabaseStack: one environment's data layer, composed from the data_constructs."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Environment, Stack, Tags
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from config import EnvironmentConfig
+from data_constructs.app_data_table import AppDataTable
+from data_constructs.aurora_cluster import AuroraCluster
+from data_constructs.network import DatabaseNetwork
+
+
+class DatabaseStack(Stack):
+    """The AppData table, the Aurora cluster and its network, with their published values."""
+
+    table: AppDataTable
+    network: DatabaseNetwork
+    aurora: AuroraCluster
+
+    def __init__(self, scope: Construct, *, config: EnvironmentConfig) -> None:
+        super().__init__(
+            scope,
+            config.stack_name,
+            env=Environment(account=config.account, region=config.region),
+            description=f"AppData data layer ({config.name}): DynamoDB single table and Aurora",
+            termination_protection=config.termination_protection,
+        )
+        self.table = AppDataTable(self, "AppDataTable", config=config.table)
+        self.network = DatabaseNetwork(self, "Network", config=config.network)
+        self.aurora = AuroraCluster(
+            self,
+            "AuroraCluster",
+            config=config.aurora,
+            vpc=self.network.vpc,
+            subnets=self.network.subnets,
+            secrets_manager_endpoint=self.network.secrets_manager_endpoint,
+        )
+        for key, value in config.tags:
+            Tags.of(self).add(key, value)
+        Tags.of(self).add("environment", config.name)
+        self._publish_all(config.ssm_prefix)
+
+    def _publish_all(self, prefix: str) -> None:
+        cluster = self.aurora.cluster
+        self._publish(prefix, "TableName", "table-name", self.table.table.table_name)
+        self._publish(prefix, "TableArn", "table-arn", self.table.table.table_arn)
+        self._publish(prefix, "ClusterArn", "cluster-arn", cluster.cluster_arn)
+        self._publish(prefix, "ClusterIdentifier", "cluster-id", cluster.cluster_identifier)
+        self._publish(
+            prefix, "ClusterEndpoint", "cluster-endpoint", cluster.cluster_endpoint.hostname
+        )
+        self._publish(
+            prefix,
+            "ClusterReaderEndpoint",
+            "cluster-reader-endpoint",
+            cluster.cluster_read_endpoint.hostname,
+        )
+        self._publish(prefix, "SecretArn", "secret-arn", self.aurora.secret.secret_arn)
+
+    def _publish(self, prefix: str, output_id: str, parameter: str, value: str) -> None:
+        """A CloudFormation output for humans and an SSM parameter for tools (the ops CLI)."""
+        name = f"{prefix}/{parameter}"
+        CfnOutput(self, output_id, value=value, description=f"Also in SSM parameter {name}")
+        ssm.StringParameter(self, f"{output_id}Parameter", parameter_name=name, string_value=value)
