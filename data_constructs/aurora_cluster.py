@@ -53,6 +53,10 @@ class AuroraCluster(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        credentials = rds.DatabaseSecret(
+            self, "Secret", username=MASTER_USERNAME, encryption_key=self.key
+        )
+        credentials.apply_removal_policy(RemovalPolicy.RETAIN)
         engine = rds.DatabaseClusterEngine.aurora_postgres(version=_engine_version(config))
         self.cluster = rds.DatabaseCluster(
             self,
@@ -68,9 +72,7 @@ class AuroraCluster(Construct):
                 Duration.minutes(config.auto_pause_minutes) if config.auto_pause_minutes else None
             ),
             default_database_name=config.database_name,
-            credentials=rds.Credentials.from_generated_secret(
-                MASTER_USERNAME, encryption_key=self.key
-            ),
+            credentials=rds.Credentials.from_secret(credentials),
             storage_encrypted=True,
             storage_encryption_key=self.key,
             enable_data_api=True,
@@ -96,10 +98,9 @@ class AuroraCluster(Construct):
                 },
             ),
         )
-        secret = self.cluster.secret
-        assert secret is not None, "from_generated_secret always creates a secret"
-        secret.apply_removal_policy(RemovalPolicy.RETAIN)
-        self.secret = secret
+        attached = self.cluster.secret
+        assert attached is not None, "a cluster built from a secret exposes it attached"
+        self.secret = attached
         self._rotate_secret(config, vpc, subnets, secrets_manager_endpoint)
         self._allow_ingress(config)
         self._acknowledge_log_retention()

@@ -1,0 +1,137 @@
+"""Bad configuration stops synth with one line naming the key and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from config import ConfigError, load_environments
+from config.loader import LOG_RETENTION_DAYS
+from data_constructs.retention import _BY_DAYS
+from tests.fixtures.synth import ROOT, cdk_json_context
+
+
+def environments() -> dict[str, Any]:
+    return copy.deepcopy(cdk_json_context()["environments"])
+
+
+def with_change(env: str, section: str | None, key: str, value: object) -> dict[str, Any]:
+    raw = environments()
+    target = raw[env] if section is None else raw[env].setdefault(section, {})
+    target[key] = value
+    return raw
+
+
+def error_for(raw: object, selected: str | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_environments(raw, selected=selected)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_committed_configuration_is_valid() -> None:
+    configs = load_environments(environments())
+    assert [c.name for c in configs] == ["dev", "prod"]
+    prod = configs[1]
+    assert prod.table.table_name == "app-data"
+    assert prod.aurora.deletion_protection and prod.table.deletion_protection
+
+
+def test_selecting_one_environment() -> None:
+    assert [c.name for c in load_environments(environments(), selected="dev")] == ["dev"]
+
+
+def test_unknown_environment_names_the_allowed_ones() -> None:
+    assert error_for(environments(), "staging") == (
+        "env: unknown environment 'staging'; allowed: dev, prod"
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("aurora", "min_capacity", 8, "environments.dev.aurora.min_capacity: 8 is greater than"),
+        ("aurora", "max_capacity", 2.3, "environments.dev.aurora.max_capacity: 2.3 is not a multiple of 0.5"),
+        ("aurora", "max_capacity", 512, "environments.dev.aurora.max_capacity: 512 is not a number from 1 to 256"),
+        ("aurora", "min_capacity", -1, "environments.dev.aurora.min_capacity: -1 is not a number from 0 to 256"),
+        ("aurora", "backup_retention_days", 36, "environments.dev.aurora.backup_retention_days: 36 is not a whole number from 1 to 35"),
+        ("aurora", "log_retention_days", 10, "environments.dev.aurora.log_retention_days: 10 is not one of 1, 3, 5"),
+        ("table", "pitr_recovery_days", 0, "environments.dev.table.pitr_recovery_days: 0 is not a whole number from 1 to 35"),
+        ("aurora", "engine_version", "17.0", "environments.dev.aurora.engine_version: '17.0' is not an aurora-postgresql"),
+        ("aurora", "ingress_cidrs", ["0.0.0.0/0"], "environments.dev.aurora.ingress_cidrs: '0.0.0.0/0' is not an IPv4 CIDR narrower than /0"),
+        ("aurora", "readers", True, "environments.dev.aurora.readers: True is not a whole number"),
+        ("table", "encryption", "kms", "environments.dev.table.encryption: 'kms' is not one of aws-managed, customer-managed"),
+        ("table", "table_nmae", "x", "environments.dev.table.table_nmae: unknown key; allowed keys here:"),
+        ("table", "replica_regions", ["eu-west-1"], "environments.dev.table.replica_regions: 'eu-west-1' is the stack's own region"),
+        (None, "account", "12345", "environments.dev.account: '12345' is not a 12-digit AWS account id"),
+        (None, "region", "Europe", "environments.dev.region: 'Europe' is not an AWS region such as eu-west-1"),
+        ("network", "cidr", "8.8.0.0/16", "environments.dev.network.cidr: '8.8.0.0/16' is not a private IPv4 CIDR"),
+        ("network", "max_azs", 3, "environments.dev.network.max_azs: more than 2 AZs needs the environment's account"),
+        ("network", "vpc_id", "vpc-0123456789abcdef0", "environments.dev.network.vpc_id: an existing VPC needs the environment's account"),
+    ],
+)  # fmt: skip
+def test_bad_value_is_one_line_naming_the_key(
+    section: str | None, key: str, value: object, expected: str
+) -> None:
+    assert error_for(with_change("dev", section, key, value)).startswith(expected)
+
+
+def test_auto_pause_needs_zero_min_capacity() -> None:
+    raw = with_change("prod", "aurora", "auto_pause_minutes", 10)
+    assert error_for(raw) == (
+        "environments.prod.aurora.auto_pause_minutes: needs min_capacity 0 "
+        "(only a cluster at 0 ACU pauses)"
+    )
+
+
+def test_customer_managed_replicas_need_replica_keys() -> None:
+    raw = with_change("prod", "table", "replica_regions", ["us-east-1"])
+    assert error_for(raw) == (
+        "environments.prod.table.replica_key_arns: needs a KMS key ARN for replica region us-east-1"
+    )
+    raw["prod"]["table"]["replica_key_arns"] = {
+        "us-east-1": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    }
+    (_, prod) = load_environments(raw)
+    assert prod.table.replica_regions == ("us-east-1",)
+
+
+def test_missing_table_name_is_required() -> None:
+    raw = environments()
+    del raw["dev"]["table"]["table_name"]
+    assert error_for(raw) == "environments.dev.table.table_name: is required"
+
+
+def test_no_environments_at_all() -> None:
+    assert error_for({}).startswith("environments: cdk.json context must define")
+
+
+def test_retention_choices_match_the_cdk_mapping() -> None:
+    assert set(LOG_RETENTION_DAYS) == set(_BY_DAYS)
+
+
+def test_app_prints_one_line_and_exits_2_on_bad_config() -> None:
+    """Through the real entry point, as `cdk synth` runs it: no traceback reaches the user."""
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "CDK_CONTEXT_JSON": '{"environments": {"dev": {"region": "eu-west-1"}}}',
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: invalid configuration: environments.dev.table.table_name: is required"
+    )
+    assert "Traceback" not in result.stderr
