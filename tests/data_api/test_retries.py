@@ -1,0 +1,133 @@
+"""Retries: which errors are retried where, with what backoff, and when to give up."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbmigrate.transports.data_api import DataApiError, RetriesExhaustedError, RetryPolicy
+from tests.fixtures.data_api import DataApiEndpoint
+
+
+class FakeClock:
+    """Time that only moves when the transport sleeps, so tests never wait."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def policy(self, **limits: float) -> RetryPolicy:
+        limits = {"base_delay": 0.5, "max_delay": 8.0, **limits}
+        return RetryPolicy(sleep=self.sleep, clock=lambda: self.now, jitter=lambda: 1.0, **limits)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def test_resuming_cluster_is_retried_with_exponential_backoff(
+    data_api: DataApiEndpoint, clock: FakeClock
+) -> None:
+    transport = data_api.transport(retry=clock.policy())
+    data_api.inject_faults({"DatabaseResumingException": 4})
+
+    assert transport.execute("SELECT 1") == [(1,)]
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0]
+
+
+def test_jitter_spreads_each_delay_over_its_upper_half() -> None:
+    low = RetryPolicy(base_delay=1.0, jitter=lambda: 0.0)
+    high = RetryPolicy(base_delay=1.0, jitter=lambda: 0.999)
+
+    assert [low.delay(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert [round(high.delay(n), 2) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    assert RetryPolicy(max_delay=8.0, jitter=lambda: 0.0).delay(20) == 4.0
+
+
+def test_exhausted_attempts_raise_a_clear_error(
+    data_api: DataApiEndpoint, clock: FakeClock
+) -> None:
+    transport = data_api.transport(retry=clock.policy(max_attempts=3))
+    data_api.inject_faults({"DatabaseResumingException": 10})
+
+    with pytest.raises(RetriesExhaustedError) as caught:
+        transport.execute("SELECT 1")
+
+    assert caught.value.code == "DatabaseResumingException"
+    assert "gave up after 3 attempts" in str(caught.value)
+    assert len(clock.sleeps) == 2
+
+
+def test_retrying_stops_at_the_time_budget(data_api: DataApiEndpoint, clock: FakeClock) -> None:
+    transport = data_api.transport(retry=clock.policy(max_attempts=100, max_elapsed=3.0))
+    data_api.inject_faults({"DatabaseResumingException": 100})
+
+    with pytest.raises(RetriesExhaustedError, match="gave up after 3 attempts"):
+        transport.execute("SELECT 1")
+
+    assert clock.sleeps == [0.5, 1.0]  # a third sleep (2.0) would end at 3.5 s
+
+
+def test_retrying_stops_before_the_deadline(data_api: DataApiEndpoint, clock: FakeClock) -> None:
+    transport = data_api.transport(retry=clock.policy(), deadline=lambda: 3.0 - clock.now)
+    data_api.inject_faults({"DatabaseResumingException": 100})
+
+    with pytest.raises(RetriesExhaustedError):
+        transport.execute("SELECT 1")
+
+    assert clock.sleeps == [0.5, 1.0]
+
+
+def test_throttling_is_retried_for_autocommit_statements(
+    data_api: DataApiEndpoint, clock: FakeClock
+) -> None:
+    transport = data_api.transport(retry=clock.policy())
+    data_api.inject_faults({"ThrottlingException": 1})
+
+    assert transport.execute("SELECT 2") == [(2,)]
+    assert clock.sleeps == [0.5]
+
+
+def test_service_unavailable_is_not_retried_for_statements_that_may_have_run(
+    data_api: DataApiEndpoint, clock: FakeClock
+) -> None:
+    transport = data_api.transport(retry=clock.policy())
+    transport.execute("CREATE TABLE item (id int)")
+    data_api.inject_faults({"ServiceUnavailableError": 1})
+
+    with pytest.raises(DataApiError, match="ServiceUnavailableError"):
+        transport.execute("INSERT INTO item VALUES (1)")
+
+    assert clock.sleeps == []
+
+
+def test_begin_transaction_is_retried_on_transient_errors(
+    data_api: DataApiEndpoint, clock: FakeClock
+) -> None:
+    transport = data_api.transport(retry=clock.policy())
+    data_api.inject_faults({"ServiceUnavailableError": 1, "DatabaseResumingException": 1})
+
+    with transport.transaction() as tx:
+        assert tx.execute("SELECT 3") == [(3,)]
+
+    assert clock.sleeps == [0.5, 1.0]
+
+
+def test_statements_inside_a_transaction_are_never_retried(
+    data_api: DataApiEndpoint, clock: FakeClock
+) -> None:
+    transport = data_api.transport(retry=clock.policy())
+    transport.execute("CREATE TABLE item (id int)")
+
+    failing = pytest.raises(DataApiError, match="DatabaseResumingException")
+    with failing, transport.transaction() as tx:
+        tx.execute("INSERT INTO item VALUES (1)")
+        data_api.inject_faults({"DatabaseResumingException": 1})
+        tx.execute("INSERT INTO item VALUES (2)")
+
+    assert clock.sleeps == []
+    assert transport.execute("SELECT count(*) FROM item") == [(0,)]
