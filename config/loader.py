@@ -175,7 +175,9 @@ def _network(s: Section, account: str | None) -> NetworkConfig:
         flow_log_retention_days=s.one_of_ints("flow_log_retention_days", 90, LOG_RETENTION_DAYS),
     )
     if config.max_azs > 2 and account is None:
-        raise s.fail("max_azs", "more than 2 AZs needs the environment's account (for the AZ lookup)")
+        raise s.fail(
+            "max_azs", "more than 2 AZs needs the environment's account (for the AZ lookup)"
+        )
     if not _is_vpc_cidr(config.cidr):
         raise s.fail("cidr", f"{config.cidr!r} is not a private IPv4 CIDR from /16 to /24")
     s.finish()

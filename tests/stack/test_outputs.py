@@ -1,0 +1,47 @@
+"""What ops and later constructs read: outputs for humans, SSM parameters for tools."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.synth import ENVIRONMENTS, Synthesized
+
+PUBLISHED = {
+    "TableName": "table-name",
+    "TableArn": "table-arn",
+    "ClusterArn": "cluster-arn",
+    "ClusterIdentifier": "cluster-id",
+    "ClusterEndpoint": "cluster-endpoint",
+    "ClusterReaderEndpoint": "cluster-reader-endpoint",
+    "SecretArn": "secret-arn",
+}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_value_is_an_output_and_an_ssm_parameter(synthesized: Synthesized, env: str) -> None:
+    outputs = synthesized.raw[env]["Outputs"]
+    parameters = {
+        p["Properties"]["Name"]: p["Properties"]["Value"]
+        for p in synthesized.resources(env, "AWS::SSM::Parameter").values()
+    }
+    assert set(outputs) == set(PUBLISHED)
+    assert set(parameters) == {f"/appdata/{env}/{name}" for name in PUBLISHED.values()}
+    for output_id, name in PUBLISHED.items():
+        assert outputs[output_id]["Value"] == parameters[f"/appdata/{env}/{name}"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_outputs_point_at_the_stateful_resources(synthesized: Synthesized, env: str) -> None:
+    outputs = synthesized.raw[env]["Outputs"]
+    table_id, _ = synthesized.only(env, "AWS::DynamoDB::GlobalTable")
+    cluster_id, _ = synthesized.only(env, "AWS::RDS::DBCluster")
+    secret_id, _ = synthesized.only(env, "AWS::SecretsManager::SecretTargetAttachment")
+    assert outputs["TableName"]["Value"] == {"Ref": table_id}
+    assert outputs["TableArn"]["Value"] == {"Fn::GetAtt": [table_id, "Arn"]}
+    assert outputs["ClusterIdentifier"]["Value"] == {"Ref": cluster_id}
+    assert outputs["ClusterEndpoint"]["Value"] == {"Fn::GetAtt": [cluster_id, "Endpoint.Address"]}
+    assert outputs["ClusterReaderEndpoint"]["Value"] == {
+        "Fn::GetAtt": [cluster_id, "ReadEndpoint.Address"]
+    }
+    assert outputs["SecretArn"]["Value"] == {"Ref": secret_id}
+    assert cluster_id in str(outputs["ClusterArn"]["Value"])
