@@ -112,7 +112,7 @@ def _parse(text: str, path: str) -> list[tuple[ast.Node, str, int]]:
         message, position = exc.args[0], exc.args[1] if len(exc.args) > 1 else None
         offset = position if isinstance(position, int) else len(text.rstrip())
         line = text.count("\n", 0, min(offset, len(text))) + 1
-        raise CompileError(f"{path} line {line}: SQL syntax error: {message}") from exc
+        raise CompileError(f"{path} line {line}: {message}") from exc
     result = []
     for raw in raw_statements:
         if raw.stmt is None:

@@ -504,6 +504,10 @@ class Engine:
         if state.dirty:
             raise DirtyDatabaseError(self._dirty_text(state.version))
 
+    def dirty_message(self, version: int | None) -> str:
+        """The refusal a dirty database at ``version`` gets, with the command that clears it."""
+        return self._dirty_text(version)
+
     def _dirty_text(self, version: int | None, rerun: str | None = None) -> str:
         """The refusal, with the exact command to run; ``rerun`` when the failed file is known."""
         shown = -1 if version is None else version

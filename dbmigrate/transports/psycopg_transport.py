@@ -88,7 +88,7 @@ class PsycopgTransport(_ConnectionExecutor):
             )
         except psycopg.ProgrammingError as exc:
             raise InvalidConnectionStringError(
-                f"invalid database URL {redact_url(url)}: {one_line(str(exc), 500)}"
+                f"invalid database URL {redact_url(url)!r}: {one_line(str(exc), 500)}"
             ) from exc
         except psycopg.OperationalError as exc:
             raise ConnectError(
