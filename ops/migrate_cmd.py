@@ -1,0 +1,274 @@
+"""``python -m ops migrate``: golang-migrate's commands, run by the dbmigrate engine.
+
+Progress goes to stderr; the result goes to stdout, as text or, with
+``--json``, as one JSON document (also on failure), so scripts can parse it.
+Every failure is one ``error: ...`` line on stderr and a documented exit code,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from dbmigrate.compile import compile_directory
+from dbmigrate.engine import Engine, EngineConfig
+from dbmigrate.errors import (
+    BundleError,
+    DirtyDatabaseError,
+    InvalidConnectionStringError,
+    InvalidRequestError,
+    MigrationError,
+    MigrationSourceError,
+    db_error_text,
+    one_line,
+)
+from dbmigrate.source import create_migration
+from dbmigrate.transports.psycopg_transport import PsycopgTransport
+from ops import exit_codes
+
+DEFAULT_DIR = "migrations"
+_USAGE_ERRORS = (
+    MigrationSourceError,
+    BundleError,
+    InvalidRequestError,
+    InvalidConnectionStringError,
+)
+
+
+class _UsageError(MigrationError):
+    """Bad command-line input found after parsing (e.g. no database URL)."""
+
+
+def register(groups: Any) -> None:
+    """Add the ``migrate`` group and its subcommands to ``python -m ops``."""
+    migrate = groups.add_parser(
+        "migrate",
+        help="apply, revert and inspect schema migrations",
+        description="Schema migrations in golang-migrate format, applied by dbmigrate.",
+        epilog=exit_codes.HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(migrate, suppress=False)
+    migrate.set_defaults(handler=run)
+    commands = migrate.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=exit_codes.HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_common(parser, suppress=True)
+        return parser
+
+    up = add("up", "apply all pending migrations, or the next N")
+    up.add_argument("n", nargs="?", type=_positive, metavar="N")
+    down = add("down", "revert the last N applied migrations (N is required, or --all)")
+    which = down.add_mutually_exclusive_group(required=True)
+    which.add_argument("n", nargs="?", type=_positive, metavar="N")
+    which.add_argument("--all", action="store_true", help="revert every applied migration")
+    goto = add("goto", "migrate up or down to version V")
+    goto.add_argument("version", type=_non_negative, metavar="V")
+    add("version", "print the current version (exit 3 if dirty)")
+    force = add("force", "record version V as current and clean, running nothing (-1: none)")
+    force.add_argument("version", type=_force_version, metavar="V")
+    add("plan", "show what `up` would apply, without applying it")
+    create = add("create", "create the next empty NNNNNN_NAME.up.sql / .down.sql pair")
+    create.add_argument("name", metavar="NAME")
+
+
+def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options accepted both before and after the subcommand.
+
+    On subcommands their default is SUPPRESS, so a value given before the
+    subcommand is not overwritten by the subcommand's default.
+    """
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--database-url",
+        default=default(None),
+        help="postgresql://user:password@host:port/dbname (default: $DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--dir", default=default(DEFAULT_DIR), help=f"migrations directory (default: {DEFAULT_DIR})"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="print one JSON document on stdout instead of text",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _force_version(text: str) -> int:
+    value = int(text)
+    if value < -1:
+        raise argparse.ArgumentTypeError(f"must be >= -1 (-1 means no version), got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one migrate subcommand and turn every failure into a line and an exit code."""
+    _log_progress_to_stderr()
+    try:
+        document, text, code = _dispatch(args)
+    except MigrationError as exc:
+        return _fail(args, exc, _exit_code(exc))
+    except psycopg.Error as exc:
+        return _fail(args, exc, exit_codes.ERROR, db_error_text(exc))
+    except OSError as exc:
+        return _fail(args, exc, exit_codes.ERROR, f"{exc.strerror or exc}: {exc.filename or ''}")
+    _emit(args, {"ok": True, "command": args.command, **document}, text)
+    return code
+
+
+def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    """(JSON fields, text for stdout, exit code) of a successful command."""
+    if args.command == "create":
+        up, down = create_migration(Path(args.dir), args.name)
+        return {"created": [str(up), str(down)]}, f"created {up}\ncreated {down}", exit_codes.OK
+    url = args.database_url or os.environ.get("DATABASE_URL")
+    if not url:
+        raise _UsageError("no database URL: pass --database-url or set DATABASE_URL")
+    bundle = compile_directory(Path(args.dir))
+    config = EngineConfig(applied_by=_applied_by())
+    with PsycopgTransport.connect(url) as transport:
+        engine = Engine(transport, bundle, config=config)
+        return _COMMANDS[args.command](engine, args)
+
+
+def _cmd_up(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    result = engine.up(args.n)
+    return result.to_dict(), result.message, exit_codes.OK
+
+
+def _cmd_down(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    result = engine.down_all() if args.all else engine.down(args.n)
+    return result.to_dict(), result.message, exit_codes.OK
+
+
+def _cmd_goto(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    result = engine.goto(args.version)
+    return result.to_dict(), result.message, exit_codes.OK
+
+
+def _cmd_version(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    del args
+    state = engine.version()
+    shown = "none" if state.version is None else str(state.version)
+    if state.dirty:
+        print(f"error: {engine.dirty_message(state.version)}", file=sys.stderr)
+        return {"version": state.version, "dirty": True}, f"{shown} (dirty)", exit_codes.DIRTY
+    return {"version": state.version, "dirty": False}, shown, exit_codes.OK
+
+
+def _cmd_force(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    state = engine.force(args.version)
+    shown = "none" if state.version is None else str(state.version)
+    return {"version": state.version, "dirty": False}, f"forced version {shown}", exit_codes.OK
+
+
+def _cmd_plan(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    del args
+    plan = engine.plan()
+    lines = [
+        f"pending: {step.file}" + ("" if step.transactional else " (no transaction)")
+        for step in plan.steps
+    ]
+    return plan.to_dict(), "\n".join([*lines, plan.message]), exit_codes.OK
+
+
+_COMMANDS: dict[str, Callable[[Engine, argparse.Namespace], tuple[dict[str, Any], str, int]]] = {
+    "up": _cmd_up,
+    "down": _cmd_down,
+    "goto": _cmd_goto,
+    "version": _cmd_version,
+    "force": _cmd_force,
+    "plan": _cmd_plan,
+}
+
+
+def _exit_code(exc: MigrationError) -> int:
+    if isinstance(exc, DirtyDatabaseError):
+        return exit_codes.DIRTY
+    if isinstance(exc, (*_USAGE_ERRORS, _UsageError)):
+        return exit_codes.USAGE
+    return exit_codes.ERROR
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, code: int, text: str | None = None) -> int:
+    message = one_line(text if text is not None else str(exc))
+    print(f"error: {message}", file=sys.stderr)
+    if args.json:
+        document = {
+            "ok": False,
+            "command": args.command,
+            "error": message,
+            "error_type": type(exc).__name__,
+            "exit_code": code,
+        }
+        print(json.dumps(document, sort_keys=True))
+    return code
+
+
+def _emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
+    if args.json:
+        print(json.dumps(document, sort_keys=True))
+    else:
+        print(text)
+
+
+def _applied_by() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"ops-cli:{user}@{socket.gethostname()}"
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now; being its own class, it is installed once."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _log_progress_to_stderr() -> None:
+    logger = logging.getLogger("dbmigrate")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("migrate: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
