@@ -1,0 +1,189 @@
+"""``python -m ops migrate`` as scripts use it: exit codes, --json, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.migrations._helpers import REPO, copy_standard, history, state, write
+
+NO_TX = "-- migrate:no-transaction\n"
+
+
+def cli(
+    *args: str, url: str | None = None, env_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if env_url is not None:
+        env["DATABASE_URL"] = env_url
+    command = [sys.executable, "-m", "ops", "migrate", *args]
+    if url is not None:
+        command += ["--database-url", url]
+    return subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_up_json_then_version_and_plan(fresh_db_url: str) -> None:
+    up = cli("up", "--json", url=fresh_db_url)
+    assert up.returncode == 0, up.stderr
+    document: dict[str, Any] = json.loads(up.stdout)
+    assert document["ok"] is True and document["command"] == "up"
+    assert [a["version"] for a in document["applied"]] == [1, 2, 3, 4]
+    assert document["end_version"] == 4
+    assert "migrate: applying 000001_create_users_table.up.sql (up)" in up.stderr
+
+    version = cli("version", env_url=fresh_db_url)
+    assert (version.returncode, version.stdout) == (0, "4\n")
+    plan = cli("--json", "plan", env_url=fresh_db_url)  # options before the subcommand work too
+    assert plan.returncode == 0
+    assert json.loads(plan.stdout)["steps"] == []
+
+
+def test_up_n_down_n_goto_and_plan_text(fresh_db_url: str) -> None:
+    assert cli("up", "1", url=fresh_db_url).returncode == 0
+    plan = cli("plan", url=fresh_db_url)
+    assert plan.stdout.splitlines() == [
+        "pending: 000002_add_updated_at_trigger.up.sql",
+        "pending: 000003_create_posts_table.up.sql",
+        "pending: 000004_create_tags.up.sql",
+        "3 migration(s) pending",
+    ]
+    assert cli("goto", "3", url=fresh_db_url).stdout == "applied 2 migration(s) up; now at 3\n"
+    down = cli("down", "2", url=fresh_db_url)
+    assert (down.returncode, down.stdout) == (0, "applied 2 migration(s) down; now at 1\n")
+    assert cli("down", "--all", url=fresh_db_url).returncode == 0
+    assert state(fresh_db_url) == []
+
+
+def test_missing_url_is_a_usage_error() -> None:
+    result = cli("up")
+    assert result.returncode == 2
+    assert (
+        one_error_line(result) == "error: no database URL: pass --database-url or set DATABASE_URL"
+    )
+
+
+def test_unreachable_database_is_one_line_without_password() -> None:
+    result = cli("version", url="postgresql://app:s3cret@127.0.0.1:1/app")
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert line.startswith("error: cannot connect to postgresql://app@127.0.0.1:1/app: ")
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_malformed_url_is_a_usage_error() -> None:
+    result = cli("version", "--json", url="definitely not a url")
+    assert result.returncode == 2
+    assert one_error_line(result).startswith("error: invalid database URL")
+    assert json.loads(result.stdout)["error_type"] == "InvalidConnectionStringError"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["frobnicate"], ["down"], ["up", "0"], ["goto"], ["force", "-2"], ["up", "x"]],
+)
+def test_bad_usage_exits_2(args: list[str]) -> None:
+    result = cli(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "usage:" in result.stderr
+
+
+def test_help_documents_exit_codes() -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    for code in ("0 ", "1 ", "2 ", "3 "):
+        assert f"\n  {code}" in result.stdout
+    assert "database is dirty" in result.stdout
+
+
+def test_bad_migration_file_is_a_usage_error(tmp_path: Path, fresh_db_url: str) -> None:
+    write(tmp_path, "000001_a.up.sql", "SELECT 1;\nCREATE INDEX CONCURRENTLY i ON t (x);\n")
+    result = cli("up", "--dir", str(tmp_path), url=fresh_db_url)
+    assert result.returncode == 2
+    assert one_error_line(result).startswith(
+        "error: 000001_a.up.sql line 2: CREATE INDEX CONCURRENTLY cannot run inside a transaction"
+    )
+
+
+def test_failing_statement_exits_1_with_one_line(tmp_path: Path, fresh_db_url: str) -> None:
+    write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);\nSELECT * FROM\n  nowhere;\n")
+    result = cli("up", "--json", "--dir", str(tmp_path), url=fresh_db_url)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert line.startswith(
+        "error: 000001_a.up.sql line 2: statement `SELECT * FROM nowhere` failed"
+    )
+    document = json.loads(result.stdout)
+    assert document == {
+        "ok": False,
+        "command": "up",
+        "error": line.removeprefix("error: "),
+        "error_type": "StatementError",
+        "exit_code": 1,
+    }
+
+
+def test_dirty_database_exits_3_until_forced(tmp_path: Path, fresh_db_url: str) -> None:
+    write(tmp_path, "000001_t.up.sql", "CREATE TABLE t (x int);")
+    write(tmp_path, "000002_i.up.sql", f"{NO_TX}CREATE INDEX CONCURRENTLY i ON t (nope);")
+    failed = cli("up", "--dir", str(tmp_path), url=fresh_db_url)
+    assert failed.returncode == 3
+    assert "`python -m ops migrate force 2`" in one_error_line(failed)
+
+    refused = cli("up", "--dir", str(tmp_path), url=fresh_db_url)
+    assert refused.returncode == 3
+    assert one_error_line(refused) == (
+        "error: database is dirty at version 2 (a non-transactional migration failed midway): "
+        "fix the schema by hand, then run `python -m ops migrate force 2` (or `python -m ops "
+        "migrate force 1` to re-run 000002_i.up.sql)"
+    )
+    version = cli("version", "--dir", str(tmp_path), url=fresh_db_url)
+    assert (version.returncode, version.stdout) == (3, "2 (dirty)\n")
+
+    forced = cli("force", "1", "--dir", str(tmp_path), url=fresh_db_url)
+    assert (forced.returncode, forced.stdout) == (0, "forced version 1\n")
+    assert state(fresh_db_url) == [(1, False)]
+
+
+def test_create_makes_the_next_pair(tmp_path: Path) -> None:
+    copy_standard(tmp_path)
+    result = cli("create", "add_orders", "--dir", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)["created"]
+    assert [Path(p).name for p in created] == [
+        "000005_add_orders.up.sql",
+        "000005_add_orders.down.sql",
+    ]
+    bad = cli("create", "Add Orders", "--dir", str(tmp_path))
+    assert bad.returncode == 2
+    assert one_error_line(bad).startswith("error: invalid migration name 'Add Orders'")
+
+
+def test_processes_started_together_apply_each_migration_once(fresh_db_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": fresh_db_url}
+    command = [sys.executable, "-m", "ops", "migrate", "up", "--json"]
+    processes = [
+        subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=60) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], outputs
+    applied = sorted(a["version"] for out, _ in outputs for a in json.loads(out)["applied"])
+    assert applied == [1, 2, 3, 4]
+    assert sorted(h[0] for h in history(fresh_db_url)) == [1, 2, 3, 4]

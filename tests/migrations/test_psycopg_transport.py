@@ -1,0 +1,79 @@
+"""The psycopg transport: placeholders, transactions, and connection errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbmigrate.errors import ConnectError, InvalidConnectionStringError
+from dbmigrate.transports.psycopg_transport import PsycopgTransport, redact_url, to_pyformat
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT :a", "SELECT %(a)s"),
+        (
+            "SELECT :a::int, x::text FROM t WHERE y = :b_2",
+            "SELECT %(a)s::int, x::text FROM t WHERE y = %(b_2)s",
+        ),
+        ("SELECT '100%' || :v", "SELECT '100%%' || %(v)s"),
+        ("SELECT ARRAY[1,2][1:2]", "SELECT ARRAY[1,2][1:2]"),
+    ],
+)
+def test_placeholders_become_pyformat(sql: str, expected: str) -> None:
+    assert to_pyformat(sql) == expected
+
+
+def test_execute_with_and_without_params(fresh_db_url: str) -> None:
+    with PsycopgTransport.connect(fresh_db_url) as t:
+        assert t.execute(
+            "SELECT :a::int + 1, :s, :n, :b", {"a": "2", "s": "x", "n": None, "b": True}
+        ) == [(3, "x", None, True)]
+        # Without params the text goes as-is: % is not special, several statements are allowed.
+        assert t.execute("SELECT '100%' AS pct") == [("100%",)]
+        assert t.execute("CREATE TABLE x (id int)") == []
+        assert t.execute("SELECT now()::date = current_date, gen_random_uuid() IS NOT NULL") == [
+            (True, True)
+        ]
+        (uuid_row,) = t.execute("SELECT '00000000-0000-0000-0000-000000000001'::uuid")
+        assert uuid_row == ("00000000-0000-0000-0000-000000000001",)
+
+
+def test_transaction_commits_or_rolls_back(fresh_db_url: str) -> None:
+    with PsycopgTransport.connect(fresh_db_url) as t:
+        t.execute("CREATE TABLE x (id int)")
+        with t.transaction() as tx:
+            tx.execute("INSERT INTO x VALUES (:v)", {"v": 1})
+        with pytest.raises(RuntimeError), t.transaction() as tx:
+            tx.execute("INSERT INTO x VALUES (2)")
+            raise RuntimeError("boom")
+        assert t.execute("SELECT id FROM x") == [(1,)]
+
+
+def test_connect_failure_is_one_line_without_password() -> None:
+    url = "postgresql://app:s3cret@127.0.0.1:1/app?sslmode=disable&password=s3cret"
+    with pytest.raises(ConnectError) as caught:
+        PsycopgTransport.connect(url, connect_timeout=2)
+    message = str(caught.value)
+    assert message.startswith(
+        "cannot connect to postgresql://app@127.0.0.1:1/app?sslmode=disable: "
+    )
+    assert "s3cret" not in message and "\n" not in message
+
+
+def test_malformed_connection_string_is_bad_input() -> None:
+    with pytest.raises(InvalidConnectionStringError, match="invalid database URL") as caught:
+        PsycopgTransport.connect("host=x password=hunter2 nonsense")
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:p@h:5432/d", "postgresql://u@h:5432/d"),
+        ("postgresql://h/d", "postgresql://h/d"),
+        ("host=h password='a b' user=u", "host=h password=*** user=u"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
