@@ -1,0 +1,86 @@
+# The project's commands. `make help` lists them; `make synth` and `make test` work on a fresh
+# machine with Python 3.11+, Node/npm and make: they install what they need first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ENV ?= dev
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(CURDIR)/node_modules/.bin
+# The pinned Node 22 and cdk CLI come first, so jsii runs on a supported Node.
+export PATH := $(BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
+CDK := $(BIN)/cdk
+MIGRATIONS ?= migrations
+
+.PHONY: help install synth test lint diff deploy snapshot-update bench clean \
+        migrate-create migrate-up migrate-down migrate-version migrate-plan squawk
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed node_modules/.installed .ci/.system-packages ## Create the venv, install Python and npm dependencies
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is required (Node.js 18+)" >&2; exit 1; }
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# PostgreSQL server binaries for the migration tests: installed from Debian if missing.
+.ci/.system-packages:
+	@bash .ci/system-packages.sh
+	@touch $@
+
+synth: install ## Synthesize every environment (cdk-nag included) into cdk.out
+	@$(CDK) synth --quiet
+	@echo "synthesized: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
+
+test: install ## Run the whole test suite (real PostgreSQL, real cdk CLI, real boto3 over HTTP)
+	@$(PY) -m pytest
+
+lint: synth ## ruff, mypy (strict), cfn-lint over the synthesized templates, squawk over migrations
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check --quiet .
+	@$(PY) -m mypy
+	@$(VENV)/bin/cfn-lint cdk.out/*.template.json
+	@$(MAKE) --no-print-directory squawk
+
+squawk: install ## Lint the migrations with squawk (PostgreSQL migration linter)
+	@$(VENV)/bin/squawk $(MIGRATIONS)/*.up.sql
+
+diff: install ## Show what a deploy would change: make diff ENV=dev
+	@$(CDK) diff -c env=$(ENV) DatabaseStack-$(ENV)
+
+deploy: install ## Deploy one environment: make deploy ENV=dev
+	@$(CDK) deploy -c env=$(ENV) DatabaseStack-$(ENV) --require-approval broadening
+
+snapshot-update: install ## Re-record the template snapshots after an intended change
+	@$(PY) -m pytest tests/stack/test_snapshots.py --snapshot-update
+
+bench: install ## Synth benchmark: this app vs an empty app, medians and ratio
+	@$(PY) bench/synth_bench.py
+
+migrate-create: install ## New migration pair: make migrate-create NAME=add_orders
+	@$(PY) -m ops migrate create $(NAME) --dir $(MIGRATIONS)
+
+migrate-up: install ## Apply pending migrations to DATABASE_URL
+	@$(PY) -m ops migrate up --dir $(MIGRATIONS)
+
+migrate-down: install ## Roll back N migrations (default 1) on DATABASE_URL
+	@$(PY) -m ops migrate down $(or $(N),1) --dir $(MIGRATIONS)
+
+migrate-version: install ## Show DATABASE_URL's migration version
+	@$(PY) -m ops migrate version --dir $(MIGRATIONS)
+
+migrate-plan: install ## Show what `migrate-up` would apply, without applying it
+	@$(PY) -m ops migrate plan --dir $(MIGRATIONS)
+
+clean: ## Remove build output (keeps the venv and node_modules)
+	@rm -rf cdk.out .mypy_cache .ruff_cache
