@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, exc, exit_codes.ERROR, db_error_text(exc))
     except OSError as exc:
         return _fail(args, exc, exit_codes.ERROR, f"{exc.strerror or exc}: {exc.filename or ''}")
-    _emit(args, {"ok": True, "command": args.command, **document}, text)
+    _emit(args, {"ok": code == exit_codes.OK, "command": args.command, **document}, text)
     return code
 
 

@@ -153,6 +153,14 @@ def test_dirty_database_exits_3_until_forced(tmp_path: Path, fresh_db_url: str) 
     )
     version = cli("version", "--dir", str(tmp_path), url=fresh_db_url)
     assert (version.returncode, version.stdout) == (3, "2 (dirty)\n")
+    as_json = cli("version", "--json", "--dir", str(tmp_path), url=fresh_db_url)
+    assert as_json.returncode == 3
+    assert json.loads(as_json.stdout) == {
+        "ok": False,
+        "command": "version",
+        "version": 2,
+        "dirty": True,
+    }
 
     forced = cli("force", "1", "--dir", str(tmp_path), url=fresh_db_url)
     assert (forced.returncode, forced.stdout) == (0, "forced version 1\n")
