@@ -1,0 +1,419 @@
+"""What a CloudFormation custom-resource event means for the database schema.
+
+Plain logic, no boto3: the handler gives it a bundle loader and a factory that
+opens a transport, so the tests drive it with the real engine over any
+transport. The rules, each there to keep a deployment recoverable:
+
+* Create and Update apply every pending bundled migration (forward only).
+  The properties carry the bundle's checksum and target version, computed at
+  synth; a mismatch with the bundle in this asset means code and template
+  come from different synths, so nothing runs.
+* A database newer than the bundle (the rollback Update after a failed
+  deploy sends the older properties and runs the older code) is left as it
+  is and the call succeeds: failing there would end in UPDATE_ROLLBACK_FAILED.
+* Delete never touches the database: the schema and its data outlive the
+  resource (and the stack, whose cluster is retained).
+* The physical id never changes: a new one on Update would make
+  CloudFormation send a Delete for the old one.
+* Only a raised exception reports FAILED through the Provider framework; its
+  message is the reason CloudFormation shows, so it is one line that names the
+  file, the statement, PostgreSQL's error and the state the database was left in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dbmigrate.bundle import Bundle
+from dbmigrate.engine import AppliedStep, Engine, EngineConfig, RunResult
+from dbmigrate.errors import DirtyDatabaseError, MigrationError, one_line
+from dbmigrate.transport import Transport
+
+log = logging.getLogger("migration_runner")
+
+PHYSICAL_RESOURCE_ID = "schema-migrations"
+"""Constant on purpose: nothing a deployment changes may change the resource's identity."""
+
+MAX_REASON_BYTES = 2048
+"""CloudFormation refuses a response body over 4096 bytes, and the Provider framework
+sends the Node stack trace and the log group after our message, plus the stack id,
+request id and the other fields: half the budget is left for them."""
+
+MAX_DATA_CHARS = 1000
+"""Cap on each ``Data`` value, which travels in the same 4096-byte response."""
+
+MAX_TIMEOUT_MS = 2_147_483_647
+"""PostgreSQL's largest lock_timeout / statement_timeout (INT_MAX milliseconds)."""
+
+REQUIRED = ("ClusterArn", "SecretArn", "Database", "TargetVersion", "BundleChecksum")
+OPTIONAL_TIMEOUTS = ("LockTimeoutMs", "StatementTimeoutMs")
+
+_CLUSTER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:rds:([a-z0-9-]+):\d{12}:cluster:([A-Za-z][A-Za-z0-9-]*)$"
+)
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$")
+_CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
+_VERSION = re.compile(r"^(none|[0-9]+)$")
+
+
+class DeploymentError(Exception):
+    """The failure CloudFormation reports; ``str()`` is the whole reason, one line."""
+
+
+@dataclass(frozen=True)
+class Properties:
+    """The custom resource's validated properties (CloudFormation sends them all as strings)."""
+
+    cluster_arn: str
+    secret_arn: str
+    database: str
+    target_version: str
+    bundle_checksum: str
+    lock_timeout_ms: int | None = None
+    statement_timeout_ms: int | None = None
+
+    @property
+    def region(self) -> str:
+        """The cluster's region: the Data API must be called there, whatever the Lambda's."""
+        return _cluster_arn_part(self.cluster_arn, 1)
+
+    @property
+    def cluster_name(self) -> str:
+        return _cluster_arn_part(self.cluster_arn, 2)
+
+
+BundleLoader = Callable[[], Bundle]
+TransportFactory = Callable[[Properties], Transport]
+
+
+def handle(
+    event: Mapping[str, Any], load_bundle: BundleLoader, open_transport: TransportFactory
+) -> dict[str, Any]:
+    """Answer one Provider-framework onEvent call; raise `DeploymentError` to report FAILED.
+
+    The bundle is loaded lazily so that a Delete succeeds even with a broken
+    asset: a failing Delete would block the stack's deletion or rollback.
+    """
+    request_type = event.get("RequestType")
+    if request_type == "Delete":
+        return _delete(event)
+    if request_type not in ("Create", "Update"):
+        raise DeploymentError(
+            f"unknown RequestType {request_type!r}: expected Create, Update or Delete"
+        )
+    props = parse_properties(event.get("ResourceProperties"))
+    bundle = _load(load_bundle)
+    check_bundle(props, bundle)
+    result = _migrate(event, props, bundle, open_transport)
+    return _response(physical_resource_id(event), result)
+
+
+def physical_resource_id(event: Mapping[str, Any]) -> str:
+    """The id CloudFormation already knows on Update/Delete, else the constant."""
+    existing = event.get("PhysicalResourceId")
+    if event.get("RequestType") != "Create" and isinstance(existing, str) and existing.strip():
+        return existing
+    return PHYSICAL_RESOURCE_ID
+
+
+def parse_properties(raw: object) -> Properties:
+    """Validate every property at once, so one failed deploy reports every mistake."""
+    values = raw if isinstance(raw, Mapping) else {}
+    problems: list[str] = []
+    text = {name: _required_text(values, name, problems) for name in REQUIRED}
+    timeouts = {name: _optional_timeout(values, name, problems) for name in OPTIONAL_TIMEOUTS}
+    _check_format(text, "ClusterArn", _CLUSTER_ARN, "an Aurora cluster ARN", problems)
+    _check_format(text, "SecretArn", _SECRET_ARN, "a Secrets Manager secret ARN", problems)
+    _check_format(text, "BundleChecksum", _CHECKSUM, "a sha256 hex digest", problems)
+    _check_format(text, "TargetVersion", _VERSION, "a migration version number", problems)
+    if problems:
+        raise DeploymentError("invalid custom resource properties: " + "; ".join(problems))
+    return Properties(
+        cluster_arn=text["ClusterArn"],
+        secret_arn=text["SecretArn"],
+        database=text["Database"],
+        target_version=text["TargetVersion"],
+        bundle_checksum=text["BundleChecksum"],
+        lock_timeout_ms=timeouts["LockTimeoutMs"],
+        statement_timeout_ms=timeouts["StatementTimeoutMs"],
+    )
+
+
+def check_bundle(props: Properties, bundle: Bundle) -> None:
+    """Refuse to run a bundle other than the one the template was synthesized with."""
+    bundled_target = _show(bundle.target_version)
+    wanted_target = _show(None if props.target_version == "none" else int(props.target_version))
+    if props.bundle_checksum == bundle.bundle_checksum and wanted_target == bundled_target:
+        return
+    raise DeploymentError(
+        "stale migration asset: the properties ask for BundleChecksum "
+        f"{props.bundle_checksum} / TargetVersion {wanted_target}, but this function's "
+        f"bundle.json has {bundle.bundle_checksum} / {bundled_target}; the Lambda code and the "
+        "template come from different synths: synthesize and deploy again (nothing was run)"
+    )
+
+
+def force_hint(props: Properties) -> str:
+    """The engine's ``force`` instruction for a cluster reachable only from inside its VPC."""
+    cluster = _format_literal(props.cluster_name)
+    database = _format_literal(props.database)
+    return (
+        "python -m ops migrate force {version} --database-url "
+        f"postgresql://<user>:<password>@<writer endpoint of cluster {cluster}>/{database}"
+    )
+
+
+def engine_config(event: Mapping[str, Any], props: Properties) -> EngineConfig:
+    """Timeouts from the properties (engine defaults otherwise), and who applied the files."""
+    defaults = EngineConfig()
+    return EngineConfig(
+        lock_timeout_ms=_first_set(props.lock_timeout_ms, defaults.lock_timeout_ms),
+        statement_timeout_ms=_first_set(props.statement_timeout_ms, defaults.statement_timeout_ms),
+        applied_by=_applied_by(event),
+        force_hint=force_hint(props),
+    )
+
+
+def fit_reason(head: str, detail: str, tail: str = "", limit: int = MAX_REASON_BYTES) -> str:
+    """``head + detail; tail`` on one line, at most ``limit`` bytes once JSON-encoded.
+
+    ``head`` is the caller's own one-line prefix; ``detail`` and ``tail`` are
+    flattened (driver messages span lines).
+
+    The middle (the engine's message, which can quote a huge PostgreSQL error)
+    is what gets cut, so the head and the database state at the end survive;
+    cutting whole characters keeps the result valid UTF-8.
+    """
+    detail, tail = one_line(detail, 10**9), one_line(tail, 10**9)
+
+    def build(middle: str) -> str:
+        return f"{head}{middle}; {tail}" if tail else f"{head}{middle}"
+
+    whole = build(detail)
+    if _json_bytes(whole) <= limit:
+        return whole
+    low, high = 0, len(detail)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _json_bytes(build(detail[:middle].rstrip() + "…")) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    best = build(detail[:low].rstrip() + "…")
+    return best if _json_bytes(best) <= limit else _cut_end(best, limit)
+
+
+def failure_reason(exc: BaseException, engine: Engine, hint: str) -> str:
+    """The reason for a failed run: the engine's message and the state it left.
+
+    Engine errors already name the file, line, statement excerpt and
+    PostgreSQL's message; anything else (a transport or service failure) is
+    shown with its type. The state is read back from the database rather than
+    guessed, unless the error itself already says it is dirty.
+    """
+    detail = str(exc) if isinstance(exc, MigrationError) else f"{type(exc).__name__}: {exc}"
+    tail = "" if isinstance(exc, DirtyDatabaseError) else _state_after_failure(engine, hint)
+    return fit_reason("schema migration failed: ", detail, tail)
+
+
+# -- steps of handle() ------------------------------------------------------
+
+
+def _delete(event: Mapping[str, Any]) -> dict[str, Any]:
+    physical_id = physical_resource_id(event)
+    _info(
+        "Delete: the database, its schema and data are left untouched",
+        event="delete",
+        physical_resource_id=physical_id,
+        request_id=event.get("RequestId"),
+    )
+    return {"PhysicalResourceId": physical_id}
+
+
+def _load(load_bundle: BundleLoader) -> Bundle:
+    try:
+        return load_bundle()
+    except (OSError, MigrationError) as exc:
+        raise DeploymentError(
+            f"cannot load the migration bundle ({exc}): the function's asset is incomplete or "
+            "corrupt; synthesize and deploy again (nothing was run)"
+        ) from exc
+
+
+def _migrate(
+    event: Mapping[str, Any], props: Properties, bundle: Bundle, open_transport: TransportFactory
+) -> RunResult:
+    """Run the engine's ``up`` and turn any failure into a `DeploymentError`."""
+    _info(
+        f"{event.get('RequestType')}: migrating database {props.database} to version "
+        f"{_show(bundle.target_version)}",
+        event="start",
+        request_id=event.get("RequestId"),
+        database=props.database,
+        cluster=props.cluster_name,
+        target_version=bundle.target_version,
+        bundle_checksum=bundle.bundle_checksum,
+    )
+    config = engine_config(event, props)
+    transport = _open(open_transport, props)
+    try:
+        engine = Engine(transport, bundle, config=config, on_step=_log_step)
+        try:
+            result = engine.migrate_to_latest()
+        except Exception as exc:
+            reason = failure_reason(exc, engine, config.force_hint)
+            log.error(reason, extra={"fields": {"event": "failed", "error": type(exc).__name__}})
+            raise DeploymentError(reason) from exc
+    finally:
+        transport.close()
+    _log_result(result)
+    return result
+
+
+def _open(open_transport: TransportFactory, props: Properties) -> Transport:
+    """Client construction fails on configuration (region, credentials), before any SQL."""
+    try:
+        return open_transport(props)
+    except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}"
+        reason = fit_reason("cannot open the Data API transport: ", detail, "nothing was run")
+        raise DeploymentError(reason) from exc
+
+
+def _response(physical_id: str, result: RunResult) -> dict[str, Any]:
+    applied = ",".join(str(v) for v in result.applied_versions)
+    if len(applied) > MAX_DATA_CHARS:
+        first, last = result.applied_versions[0], result.applied_versions[-1]
+        applied = f"{first}..{last} ({len(result.applied_versions)} migrations)"
+    return {
+        "PhysicalResourceId": physical_id,
+        "Data": {
+            "Version": _show(result.end_version),
+            "Applied": applied,
+            "Message": one_line(result.message, MAX_DATA_CHARS),
+        },
+    }
+
+
+# -- logging ----------------------------------------------------------------
+
+
+def _info(message: str, **fields: object) -> None:
+    log.info(message, extra={"fields": fields})
+
+
+def _log_step(step: AppliedStep) -> None:
+    _info(
+        f"applied {step.file} in {step.duration_ms} ms",
+        event="step",
+        file=step.file,
+        version=step.version,
+        direction=step.direction,
+        duration_ms=step.duration_ms,
+    )
+
+
+def _log_result(result: RunResult) -> None:
+    if result.ahead:
+        log.warning(
+            f"{result.message}: the database stays ahead; deployments never run down migrations",
+            extra={"fields": {"event": "ahead", "version": result.end_version}},
+        )
+        return
+    _info(
+        result.message,
+        event="done",
+        version=result.end_version,
+        applied=list(result.applied_versions),
+    )
+
+
+# -- helpers ----------------------------------------------------------------
+
+
+def _required_text(values: Mapping[str, Any], name: str, problems: list[str]) -> str:
+    value = values.get(name)
+    if value is None:
+        problems.append(f"{name} is missing")
+        return ""
+    text = str(value).strip()
+    if not text:
+        problems.append(f"{name} is blank")
+    return text
+
+
+def _optional_timeout(values: Mapping[str, Any], name: str, problems: list[str]) -> int | None:
+    value = values.get(name)
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    if not text.isdecimal() or int(text) > MAX_TIMEOUT_MS:
+        problems.append(f"{name} must be a whole number of milliseconds (0..{MAX_TIMEOUT_MS})")
+        return None
+    return int(text)
+
+
+def _check_format(
+    text: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str, problems: list[str]
+) -> None:
+    value = text[name]
+    if value and not pattern.match(value):
+        problems.append(f"{name} must be {what}, got {one_line(value, 120)!r}")
+
+
+def _cluster_arn_part(arn: str, group: int) -> str:
+    match = _CLUSTER_ARN.match(arn)
+    return match.group(group) if match else ""
+
+
+def _state_after_failure(engine: Engine, hint: str) -> str:
+    try:
+        state = engine.version()
+    except Exception as exc:
+        return f"the database state could not be read back ({one_line(str(exc), 300)})"
+    shown = -1 if state.version is None else state.version
+    if state.dirty:
+        return (
+            f"database left DIRTY at version {shown} (read back after the failure): fix the "
+            f"schema by hand, then run `{hint.format(version=shown)}`"
+        )
+    return (
+        f"database left at version {_show(state.version)}, not dirty (read back after the failure)"
+    )
+
+
+def _applied_by(event: Mapping[str, Any]) -> str:
+    """``cloudformation:<stack name>/<logical id>``, recorded with each applied file."""
+    stack_id = str(event.get("StackId") or "")
+    stack = stack_id.split(":stack/", 1)[-1].split("/", 1)[0] if ":stack/" in stack_id else ""
+    logical = str(event.get("LogicalResourceId") or "")
+    return f"cloudformation:{stack}/{logical}" if stack or logical else "cloudformation"
+
+
+def _first_set(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _format_literal(text: str) -> str:
+    """Escape braces: the engine calls ``str.format`` on the hint."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _json_bytes(text: str) -> int:
+    """Size of ``text`` as a JSON string in the response body (quoted, with escapes)."""
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8", "replace"))
+
+
+def _cut_end(text: str, limit: int) -> str:
+    while text and _json_bytes(text) > limit:
+        text = text[: max(0, len(text) - max(1, (_json_bytes(text) - limit) // 4))]
+    return text
+
+
+def _show(version: int | None) -> str:
+    return "none" if version is None else str(version)
