@@ -8,18 +8,24 @@ Configuration is read here, once, from the ``environments`` context of cdk.json;
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from config import ConfigError, EnvironmentConfig, load_environments
+from dbmigrate.compile import compile_directory
+from dbmigrate.errors import MigrationError
 from stacks.database_stack import DatabaseStack
 
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
-def build_app(app: cdk.App) -> list[DatabaseStack]:
-    """Validate configuration, then build every selected stack under the nag checks."""
+
+def build_app(app: cdk.App, *, migrations_dir: Path) -> list[DatabaseStack]:
+    """Validate configuration and migrations, then build every selected stack under nag."""
     configs = _configs(app)
-    stacks = [DatabaseStack(app, config=config) for config in configs]
+    bundle = compile_directory(migrations_dir)
+    stacks = [DatabaseStack(app, config=config, migrations=bundle) for config in configs]
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stacks
 
@@ -35,9 +41,12 @@ def _configs(app: cdk.App) -> list[EnvironmentConfig]:
 def main() -> int:
     app = cdk.App()
     try:
-        build_app(app)
+        build_app(app, migrations_dir=MIGRATIONS)
     except ConfigError as error:
         print(f"error: invalid configuration: {error}", file=sys.stderr)
+        return 2
+    except MigrationError as error:
+        print(f"error: invalid migrations: {error}", file=sys.stderr)
         return 2
     app.synth()
     return 0

@@ -11,11 +11,9 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
-from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from config import AuroraConfig, ClusterRemovalPolicy
-from data_constructs.lint import allow_redundant_depends_on
 from data_constructs.nag import acknowledge
 from data_constructs.retention import retention_days
 
@@ -33,7 +31,7 @@ class AuroraCluster(Construct):
 
     cluster: rds.DatabaseCluster
     key: kms.Key
-    secret: secretsmanager.ISecret
+    secret: rds.DatabaseSecret
 
     def __init__(
         self,
@@ -98,9 +96,7 @@ class AuroraCluster(Construct):
                 },
             ),
         )
-        attached = self.cluster.secret
-        assert attached is not None, "a cluster built from a secret exposes it attached"
-        self.secret = attached
+        self.secret = credentials
         self._rotate_secret(config, vpc, subnets, secrets_manager_endpoint)
         self._allow_ingress(config)
         self._acknowledge_log_retention()
@@ -162,7 +158,6 @@ class AuroraCluster(Construct):
         singleton = Stack.of(self).node.try_find_child(_LOG_RETENTION)
         if singleton is None:
             return
-        allow_redundant_depends_on(self, _LOG_RETENTION)
         acknowledge(
             singleton,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"

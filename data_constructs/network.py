@@ -13,7 +13,6 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from config import NetworkConfig
-from data_constructs.lint import allow_redundant_depends_on
 from data_constructs.retention import retention_days
 
 
@@ -49,9 +48,6 @@ class DatabaseNetwork(Construct):
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
         self.vpc = vpc
-        allow_redundant_depends_on(
-            self, "Custom::VpcRestrictDefaultSGCustomResourceProvider", "Handler"
-        )
         self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
         self.secrets_manager_endpoint = vpc.add_interface_endpoint(
             "SecretsManagerEndpoint",

@@ -9,17 +9,20 @@ from constructs import Construct
 from config import EnvironmentConfig
 from data_constructs.app_data_table import AppDataTable
 from data_constructs.aurora_cluster import AuroraCluster
+from data_constructs.migration_runner import MigrationRunner
 from data_constructs.network import DatabaseNetwork
+from dbmigrate.bundle import Bundle
 
 
 class DatabaseStack(Stack):
-    """The AppData table, the Aurora cluster and its network, with their published values."""
+    """The AppData table, the Aurora cluster, its network and migrations, and published values."""
 
     table: AppDataTable
     network: DatabaseNetwork
     aurora: AuroraCluster
+    migrations: MigrationRunner
 
-    def __init__(self, scope: Construct, *, config: EnvironmentConfig) -> None:
+    def __init__(self, scope: Construct, *, config: EnvironmentConfig, migrations: Bundle) -> None:
         super().__init__(
             scope,
             config.stack_name,
@@ -36,6 +39,15 @@ class DatabaseStack(Stack):
             vpc=self.network.vpc,
             subnets=self.network.subnets,
             secrets_manager_endpoint=self.network.secrets_manager_endpoint,
+        )
+        self.migrations = MigrationRunner(
+            self,
+            "MigrationRunner",
+            bundle=migrations,
+            cluster=self.aurora.cluster,
+            secret=self.aurora.secret,
+            database_name=config.aurora.database_name,
+            log_retention_days=config.aurora.log_retention_days,
         )
         for key, value in config.tags:
             Tags.of(self).add(key, value)

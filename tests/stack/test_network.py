@@ -23,7 +23,8 @@ def test_flow_logs_capture_all_traffic_with_retention(synthesized: Synthesized, 
     _, flow_log = synthesized.only(env, "AWS::EC2::FlowLog")
     assert flow_log["Properties"]["TrafficType"] == "ALL"
     assert flow_log["Properties"]["ResourceType"] == "VPC"
-    _, group = synthesized.only(env, "AWS::Logs::LogGroup")
+    group = synthesized.resources(env, "AWS::Logs::LogGroup")["NetworkFlowLogGroup4F8CEEEF"]
+    assert flow_log["Properties"]["LogGroupName"] == {"Ref": "NetworkFlowLogGroup4F8CEEEF"}
     assert group["Properties"]["RetentionInDays"] == {"dev": 14, "prod": 365}[env]
 
 

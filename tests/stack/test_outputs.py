@@ -35,7 +35,7 @@ def test_outputs_point_at_the_stateful_resources(synthesized: Synthesized, env: 
     outputs = synthesized.raw[env]["Outputs"]
     table_id, _ = synthesized.only(env, "AWS::DynamoDB::GlobalTable")
     cluster_id, _ = synthesized.only(env, "AWS::RDS::DBCluster")
-    secret_id, _ = synthesized.only(env, "AWS::SecretsManager::SecretTargetAttachment")
+    secret_id, _ = synthesized.only(env, "AWS::SecretsManager::Secret")
     assert outputs["TableName"]["Value"] == {"Ref": table_id}
     assert outputs["TableArn"]["Value"] == {"Fn::GetAtt": [table_id, "Arn"]}
     assert outputs["ClusterIdentifier"]["Value"] == {"Ref": cluster_id}

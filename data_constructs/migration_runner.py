@@ -1,0 +1,173 @@
+"""MigrationRunner: applies the bundled migrations on every deploy, through the Data API.
+
+The migrations were compiled at synth (file names checked, statements split by
+PostgreSQL's own parser, checksums taken), so a broken file fails ``cdk synth``,
+not the deploy. The Lambda asset carries only the runner, the engine and the
+compiled bundle: no parser, no driver, nothing to reach the VPC for.
+
+The custom resource's properties carry the target version and the bundle
+checksum: ``cdk diff`` shows a migration change, and CloudFormation sends an
+Update exactly when the migrations change.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from data_constructs.nag import acknowledge
+from data_constructs.retention import retention_days
+from dbmigrate.bundle import Bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNNER_SOURCE = ROOT / "lambdas" / "migration_runner"
+ENGINE_SOURCE = ROOT / "dbmigrate"
+# Synth-time or local-only modules: the Lambda must not need pglast or psycopg.
+_NOT_IN_ASSET = ("compile.py", "source.py", "psycopg_transport.py")
+HANDLER = "migration_runner.handler.on_event"
+_DATA_API_ACTIONS = (
+    "BeginTransaction",
+    "CommitTransaction",
+    "ExecuteStatement",
+    "RollbackTransaction",
+)
+RESOURCE_TYPE = "Custom::SchemaMigrations"
+
+
+class MigrationRunner(Construct):
+    """The runner function, its Provider and the custom resource that triggers it."""
+
+    function: lambda_.Function
+    provider: cr.Provider
+    resource: CustomResource
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bundle: Bundle,
+        cluster: rds.DatabaseCluster,
+        secret: secretsmanager.ISecret,
+        database_name: str,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = self._function(bundle, log_retention_days)
+        self._grant(cluster, secret)
+        self.provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=self.function,
+            log_group=self._log_group("ProviderLogs", log_retention_days),
+        )
+        self.resource = CustomResource(
+            self,
+            "SchemaMigrations",
+            service_token=self.provider.service_token,
+            resource_type=RESOURCE_TYPE,
+            properties={
+                "ClusterArn": cluster.cluster_arn,
+                "SecretArn": secret.secret_arn,
+                "Database": database_name,
+                "TargetVersion": str(bundle.target_version or 0),
+                "BundleChecksum": bundle.bundle_checksum,
+            },
+        )
+        self.resource.node.add_dependency(cluster)
+        self._acknowledge_provider()
+
+    def _grant(self, cluster: rds.DatabaseCluster, secret: secretsmanager.ISecret) -> None:
+        """The Data API calls the runner makes, on this cluster only; read on its secret.
+
+        ``secret.grant_read`` also grants kms:Decrypt on the secret's customer-managed key.
+        """
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[f"rds-data:{action}" for action in _DATA_API_ACTIONS],
+                resources=[cluster.cluster_arn],
+            )
+        )
+        secret.grant_read(self.function)
+
+    def _function(self, bundle: Bundle, log_retention_days: int) -> lambda_.Function:
+        with tempfile.TemporaryDirectory(prefix="migration-runner-") as staging:
+            return lambda_.Function(
+                self,
+                "Function",
+                description="Applies the bundled schema migrations through the RDS Data API",
+                runtime=lambda_.Runtime.PYTHON_3_14,
+                architecture=lambda_.Architecture.ARM_64,
+                handler=HANDLER,
+                code=lambda_.Code.from_asset(str(_stage_asset(bundle, Path(staging)))),
+                timeout=Duration.minutes(14),
+                memory_size=256,
+                log_group=self._log_group("FunctionLogs", log_retention_days),
+            )
+
+    def _log_group(self, construct_id: str, days: int) -> logs.LogGroup:
+        return logs.LogGroup(
+            self,
+            construct_id,
+            retention=retention_days(days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+    def _acknowledge_provider(self) -> None:
+        framework = self.provider.node.find_child("framework-onEvent")
+        acknowledge(
+            framework,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "The custom_resources.Provider framework function only writes its own logs; "
+            "the basic execution role is the framework's fixed choice.",
+        )
+        acknowledge(
+            framework,
+            f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(_cfn(self.function))}"
+            ".Arn>:*]",
+            "The Provider framework invokes any version of the migration runner function; the "
+            "wildcard is limited to that one function's qualified ARNs.",
+        )
+        acknowledge(
+            framework,
+            "AwsSolutions-L1",
+            "The Provider framework function's Node.js runtime is pinned by aws-cdk-lib, "
+            "not by this project; the migration runner itself uses the latest Python runtime.",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "The migration runner writes only to its own log group; its data access is the "
+            "Data API on this cluster and read access to this cluster's secret.",
+        )
+
+
+def _cfn(function: lambda_.Function) -> lambda_.CfnFunction:
+    child = function.node.default_child
+    assert isinstance(child, lambda_.CfnFunction)
+    return child
+
+
+def _stage_asset(bundle: Bundle, staging: Path) -> Path:
+    """Lay out the asset: ``migration_runner/`` (+ bundle.json) and ``dbmigrate/``."""
+    runner = staging / "migration_runner"
+    shutil.copytree(RUNNER_SOURCE, runner, ignore=shutil.ignore_patterns("__pycache__"))
+    (runner / "bundle.json").write_text(bundle.to_json(), encoding="utf-8")
+    shutil.copytree(
+        ENGINE_SOURCE,
+        staging / "dbmigrate",
+        ignore=shutil.ignore_patterns("__pycache__", *_NOT_IN_ASSET),
+    )
+    return staging
