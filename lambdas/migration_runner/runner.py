@@ -62,7 +62,14 @@ _VERSION = re.compile(r"^(none|[0-9]+)$")
 
 
 class DeploymentError(Exception):
-    """The failure CloudFormation reports; ``str()`` is the whole reason, one line."""
+    """The failure CloudFormation reports; ``str()`` is the whole reason, one line.
+
+    Every message is fitted to `MAX_REASON_BYTES` here, whichever path raised
+    it, because an oversized response is refused as a whole by CloudFormation.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(fit_reason("", reason))
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,11 @@ def test_fit_reason_cuts_even_an_oversized_tail_to_the_limit() -> None:
 
     assert 290 < _json_bytes(reason) <= 300
     assert reason.startswith("failed: …; éé")
+
+
+def test_every_deployment_error_is_one_line_within_the_limit() -> None:
+    error = DeploymentError("first line\n" + "é" * 5000)
+
+    assert "\n" not in str(error)
+    assert _json_bytes(str(error)) <= runner.MAX_REASON_BYTES
+    assert str(error).startswith("first line éé")
