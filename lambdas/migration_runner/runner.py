@@ -58,7 +58,7 @@ _CLUSTER_ARN = re.compile(
 )
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$")
 _CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
-_VERSION = re.compile(r"^(none|[0-9]+)$")
+_VERSION = re.compile(r"^[0-9]+$")
 
 
 class DeploymentError(Exception):
@@ -152,9 +152,12 @@ def parse_properties(raw: object) -> Properties:
 
 
 def check_bundle(props: Properties, bundle: Bundle) -> None:
-    """Refuse to run a bundle other than the one the template was synthesized with."""
-    bundled_target = _show(bundle.target_version)
-    wanted_target = _show(None if props.target_version == "none" else int(props.target_version))
+    """Refuse to run a bundle other than the one the template was synthesized with.
+
+    An empty bundle's target is 0 in the properties, as the construct writes it.
+    """
+    bundled_target = str(bundle.target_version or 0)
+    wanted_target = str(int(props.target_version))
     if props.bundle_checksum == bundle.bundle_checksum and wanted_target == bundled_target:
         return
     raise DeploymentError(

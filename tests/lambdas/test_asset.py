@@ -26,6 +26,9 @@ from tests.lambdas._support import (
     write_bundle,
 )
 
+# The engine modules the construct leaves out of the asset (they need pglast or psycopg).
+NOT_IN_ASSET = ("compile.py", "source.py", "psycopg_transport.py")
+
 RUN_IN_ASSET = """\
 import json, sys
 sys.modules["pglast"] = None
@@ -50,7 +53,9 @@ def _build_asset(root: Path, migrations: Path) -> Path:
     for module in (REPO / "lambdas" / "migration_runner").glob("*.py"):
         shutil.copy(module, package / module.name)
     shutil.copytree(
-        REPO / "dbmigrate", root / "dbmigrate", ignore=shutil.ignore_patterns("__pycache__")
+        REPO / "dbmigrate",
+        root / "dbmigrate",
+        ignore=shutil.ignore_patterns("__pycache__", *NOT_IN_ASSET),
     )
     write_bundle(migrations, package / "bundle.json")
     return root

@@ -224,3 +224,19 @@ def test_every_deployment_error_is_one_line_within_the_limit() -> None:
     assert "\n" not in str(error)
     assert _json_bytes(str(error)) <= runner.MAX_REASON_BYTES
     assert str(error).startswith("first line éé")
+
+
+def test_an_empty_bundle_with_target_zero_runs_and_changes_nothing(
+    data_api: DataApiEndpoint, fresh_db_url: str
+) -> None:
+    empty = Bundle(())
+    props = properties(data_api, empty, TargetVersion="0")
+
+    response = runner.handle(create_event(props), lambda: empty, lambda _: data_api.transport())
+
+    assert response["Data"] == {
+        "Version": "none",
+        "Applied": "",
+        "Message": "no change: database at version none",
+    }
+    assert state(fresh_db_url) == []
