@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from dbmigrate.errors import BundleError
@@ -52,11 +53,13 @@ class Bundle:
                     digest.update(f"{migration.version} {direction} {script.checksum}\n".encode())
         return digest.hexdigest()
 
+    @cached_property
+    def _by_version(self) -> dict[int, Migration]:
+        return {migration.version: migration for migration in self.migrations}
+
     def get(self, version: int) -> Migration | None:
-        for migration in self.migrations:
-            if migration.version == version:
-                return migration
-        return None
+        """O(1): the engine looks migrations up once per applied row and step."""
+        return self._by_version.get(version)
 
     def to_dict(self) -> dict[str, Any]:
         return {

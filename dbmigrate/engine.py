@@ -169,6 +169,9 @@ class Engine:
         self._bundle = bundle
         self._config = config or EngineConfig()
         self._on_step = on_step
+        # Checksums of versions up to here were verified by this engine: each step then
+        # checks only versions another runner applied since, not the whole history again.
+        self._verified_through: int | None = None
         for value in (self._config.lock_timeout_ms, self._config.statement_timeout_ms):
             if not isinstance(value, int) or value < 0:
                 raise InvalidRequestError("timeouts must be non-negative integers (milliseconds)")
@@ -549,12 +552,16 @@ class Engine:
         Versions applied before the history existed (by golang-migrate) have no
         row and are accepted as they are.
         """
-        if current is None:
+        if current is None or (self._verified_through or -1) >= current:
             return
         rows = executor.execute(
             "SELECT DISTINCT ON (version) version, checksum FROM schema_migrations_history "
-            "WHERE direction = 'up' AND version <= :current ORDER BY version, id DESC",
-            {"current": current},
+            "WHERE direction = 'up' AND version > :verified AND version <= :current "
+            "ORDER BY version, id DESC",
+            {
+                "verified": self._verified_through if self._verified_through is not None else -1,
+                "current": current,
+            },
         )
         edited = []
         for version, checksum in rows:
@@ -567,6 +574,7 @@ class Engine:
                 f"{edited[0]}{more} was edited after it was applied: restore the applied "
                 "content and create a new migration instead"
             )
+        self._verified_through = current
 
     # -- SQL -----------------------------------------------------------------
 
