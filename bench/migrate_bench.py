@@ -48,12 +48,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as `python bench/migrate_bench.py`: reach dbmigrate
 
 import psycopg  # noqa: E402
-from _postgres import Server, postgres_server  # noqa: E402
 
 from dbmigrate.compile import compile_directory  # noqa: E402
 from dbmigrate.engine import Engine  # noqa: E402
 from dbmigrate.transport import Executor, Params, Row  # noqa: E402
 from dbmigrate.transports.psycopg_transport import PsycopgTransport  # noqa: E402
+from devtools.postgres import Server, throwaway_server  # noqa: E402
 
 DBMATE_VERSION = "2.36.0"
 # dbmate is installed for the benchmark only, outside the project's package-lock.json:
@@ -614,7 +614,7 @@ def main() -> int:
     install_dbmate()
     with (
         tempfile.TemporaryDirectory(prefix="migrate-bench-") as tmp,
-        postgres_server(args.database_url, durable=args.durable) as server,
+        throwaway_server(args.database_url, durable=args.durable) as server,
     ):
         workload = generate(Path(tmp), args.migrations)
         tools = make_tools(workload, server, Path(tmp))

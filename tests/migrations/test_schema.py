@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from tests.fixtures.postgres import PostgresServer, new_database
+from devtools.postgres import Server as PostgresServer
+from tests.fixtures.postgres import new_database
 from tests.migrations._helpers import engine, query, tables
 
 STANDARDS_EMAIL_REGEX = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$"

@@ -1,11 +1,13 @@
-"""A PostgreSQL for the benchmarks: a given server URL, or a throwaway local cluster.
+"""A real PostgreSQL for tests and benchmarks: a given server URL, or a throwaway cluster.
 
 The throwaway cluster lives in a temp directory, listens on 127.0.0.1 on a free
-port and is stopped and deleted on exit, even when the benchmark fails. As root,
+port and is stopped and deleted on exit, even when the caller fails. As root,
 initdb and postgres are run as the ``postgres`` OS user (they refuse root). By
-default durability is off (fsync, synchronous_commit, full_page_writes), as in
-the tests, so commit flushes do not swamp what is measured; ``durable=True``
-keeps PostgreSQL's defaults.
+default durability is off (fsync, synchronous_commit, full_page_writes): the data
+is disposable and commit flushes would swamp what tests and benchmarks measure;
+``durable=True`` keeps PostgreSQL's defaults. Every failure is a
+``PostgresUnavailableError`` saying what is missing; the pytest fixture turns it
+into a test failure, never a skip.
 """
 
 from __future__ import annotations
@@ -59,7 +61,12 @@ class Server:
     def create_database(self, name: str) -> str:
         """Create an empty database and return its URL."""
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+            if conn.info.server_version >= 150000:
+                # Copying template1's files is ~2.5x faster than WAL-logging every block,
+                # and durability does not matter for a disposable database.
+                create = sql.SQL("{} STRATEGY FILE_COPY").format(create)
+            conn.execute(create)
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:
@@ -125,14 +132,14 @@ def _run(cmd: list[str], what: str) -> None:
 
 
 @contextmanager
-def postgres_server(url: str | None = None, *, durable: bool = False) -> Iterator[Server]:
+def throwaway_server(url: str | None = None, *, durable: bool = False) -> Iterator[Server]:
     """The server at ``url`` if given, else a throwaway cluster stopped on exit."""
     if url:
-        yield Server(url, None, "given by --database-url")
+        yield Server(url, None, "given by DATABASE_URL / --database-url")
         return
     bindir = _server_bindir()
     prefix = _as_server_user()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    workdir = Path(tempfile.mkdtemp(prefix="throwaway-pg-"))
     data, sockets, logfile = workdir / "data", workdir / "sockets", workdir / "server.log"
     sockets.mkdir()
     if prefix:

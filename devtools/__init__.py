@@ -1,0 +1,1 @@
+"""Development-machine tooling shared by the tests, the benchmarks and local environments."""
