@@ -15,13 +15,16 @@ from aws_cdk import aws_rds as rds
 from config.errors import ConfigError
 from config.model import (
     AuroraConfig,
+    BackupConfig,
     ClusterRemovalPolicy,
+    DisasterRecoveryCopyConfig,
     EnvironmentConfig,
     NetworkConfig,
     StreamView,
     TableClass,
     TableConfig,
     TableEncryption,
+    VaultLockConfig,
 )
 from config.reader import Section
 
@@ -38,6 +41,10 @@ VPC_ID = r"vpc-[0-9a-f]{8,17}"
 SG_ID = r"sg-[0-9a-f]{8,17}"
 KMS_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+"
 DB_NAME = r"[a-z][a-z0-9_]{0,62}"
+VAULT_ARN = r"arn:aws[a-z-]*:backup:[a-z0-9-]+:[0-9]{12}:backup-vault:[A-Za-z0-9_.-]{2,50}"
+EMAIL = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
+# AWS Backup keeps recovery points at most 100 years.
+MAX_BACKUP_DAYS = 36500
 
 
 def load_environments(raw: object, *, selected: str | None = None) -> list[EnvironmentConfig]:
@@ -74,6 +81,7 @@ def _environment(name: object, body: object) -> EnvironmentConfig:
         table=_table(root.section("table"), region),
         aurora=_aurora(root.section("aurora")),
         network=_network(root.section("network"), account),
+        backup=_backup(root.section("backup"), region),
         tags=root.string_map("tags"),
     )
     root.finish()
@@ -206,3 +214,67 @@ def _is_vpc_cidr(value: str) -> bool:
     except ValueError:
         return False
     return network.is_private and 16 <= network.prefixlen <= 24
+
+
+def _backup(s: Section, region: str) -> BackupConfig:
+    config = BackupConfig(
+        daily_retention_days=s.integer("daily_retention_days", 35, low=1, high=MAX_BACKUP_DAYS),
+        weekly_retention_days=s.integer("weekly_retention_days", 90, low=1, high=MAX_BACKUP_DAYS),
+        monthly_retention_days=s.integer(
+            "monthly_retention_days", 365, low=1, high=MAX_BACKUP_DAYS
+        ),
+        vault_lock=_vault_lock(s),
+        dr_copy=_dr_copy(s, region),
+        notification_emails=s.strings("notification_emails", _matches(EMAIL), "an email address"),
+        restore_testing=s.boolean("restore_testing", False),
+    )
+    _check_lock_admits_rules(s, config)
+    s.finish()
+    return config
+
+
+def _vault_lock(parent: Section) -> VaultLockConfig | None:
+    if not parent.has("vault_lock"):
+        return None
+    s = parent.section("vault_lock")
+    low = s.integer("min_retention_days", 7, low=1, high=MAX_BACKUP_DAYS)
+    high = s.integer("max_retention_days", MAX_BACKUP_DAYS, low=1, high=MAX_BACKUP_DAYS)
+    if low > high:
+        raise s.fail("min_retention_days", f"{low} is greater than max_retention_days {high}")
+    lock = VaultLockConfig(
+        min_retention_days=low,
+        max_retention_days=high,
+        changeable_for_days=s.integer("changeable_for_days", 3, low=3, high=36500),
+    )
+    s.finish()
+    return lock
+
+
+def _dr_copy(parent: Section, region: str) -> DisasterRecoveryCopyConfig | None:
+    if not parent.has("dr_copy"):
+        return None
+    s = parent.section("dr_copy")
+    arn = s.string("vault_arn", pattern=VAULT_ARN, hint="a backup vault ARN")
+    if arn.split(":")[3] == region:
+        raise s.fail("vault_arn", f"is in {region}, the stack's own region; use another region")
+    copy = DisasterRecoveryCopyConfig(
+        vault_arn=arn,
+        retention_days=s.integer("retention_days", 35, low=1, high=MAX_BACKUP_DAYS),
+    )
+    s.finish()
+    return copy
+
+
+def _check_lock_admits_rules(s: Section, config: BackupConfig) -> None:
+    """A locked vault refuses recovery points whose retention falls outside its range."""
+    lock = config.vault_lock
+    if lock is None:
+        return
+    names = ("daily_retention_days", "weekly_retention_days", "monthly_retention_days")
+    for name, days in zip(names, config.scheduled_retentions, strict=True):
+        if not lock.min_retention_days <= days <= lock.max_retention_days:
+            raise s.fail(
+                name,
+                f"{days} is outside vault_lock's {lock.min_retention_days}-"
+                f"{lock.max_retention_days} days (the locked vault would refuse these backups)",
+            )

@@ -80,6 +80,44 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class VaultLockConfig:
+    """AWS Backup vault lock: recovery points cannot be deleted before min or kept past max."""
+
+    min_retention_days: int
+    max_retention_days: int
+    changeable_for_days: int = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisasterRecoveryCopyConfig:
+    """Copy every scheduled recovery point to a vault in another region."""
+
+    vault_arn: str
+    retention_days: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupConfig:
+    """AWS Backup for both stores: scheduled rules, Aurora continuous backup, alerts, tests.
+
+    The continuous (point-in-time) rule keeps aurora.backup_retention_days: AWS Backup
+    takes over the cluster's own retention setting, so two numbers would fight.
+    """
+
+    daily_retention_days: int = 35
+    weekly_retention_days: int = 90
+    monthly_retention_days: int = 365
+    vault_lock: VaultLockConfig | None = None
+    dr_copy: DisasterRecoveryCopyConfig | None = None
+    notification_emails: tuple[str, ...] = ()
+    restore_testing: bool = False
+
+    @property
+    def scheduled_retentions(self) -> tuple[int, int, int]:
+        return (self.daily_retention_days, self.weekly_retention_days, self.monthly_retention_days)
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """One deployment environment: one DatabaseStack."""
 
@@ -91,6 +129,7 @@ class EnvironmentConfig:
     table: TableConfig
     aurora: AuroraConfig = field(default_factory=AuroraConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
     tags: tuple[tuple[str, str], ...] = ()
 
     @property

@@ -44,6 +44,11 @@ class Section:
             raise self.fail(key, "is required")
         return default
 
+    def has(self, key: str) -> bool:
+        """Whether an optional sub-object is present (null counts as absent)."""
+        self._seen.add(key)
+        return self._data.get(key) is not None
+
     def section(self, key: str) -> Section:
         return Section(self._get(key, {}), self.key_path(key))
 

@@ -9,6 +9,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from data_constructs.app_data_table import AppDataTable
 from data_constructs.aurora_cluster import AuroraCluster
+from data_constructs.backups import DatabaseBackups
 from data_constructs.migration_runner import MigrationRunner
 from data_constructs.network import DatabaseNetwork
 from dbmigrate.bundle import Bundle
@@ -21,6 +22,7 @@ class DatabaseStack(Stack):
     network: DatabaseNetwork
     aurora: AuroraCluster
     migrations: MigrationRunner
+    backups: DatabaseBackups
 
     def __init__(self, scope: Construct, *, config: EnvironmentConfig, migrations: Bundle) -> None:
         super().__init__(
@@ -49,6 +51,15 @@ class DatabaseStack(Stack):
             database_name=config.aurora.database_name,
             log_retention_days=config.aurora.log_retention_days,
         )
+        self.backups = DatabaseBackups(
+            self,
+            "Backups",
+            config=config.backup,
+            continuous_retention_days=config.aurora.backup_retention_days,
+            name_prefix=f"appdata_{config.name}",
+            table=self.table.table,
+            cluster=self.aurora.cluster,
+        )
         for key, value in config.tags:
             Tags.of(self).add(key, value)
         Tags.of(self).add("environment", config.name)
@@ -70,6 +81,13 @@ class DatabaseStack(Stack):
             cluster.cluster_read_endpoint.hostname,
         )
         self._publish(prefix, "SecretArn", "secret-arn", self.aurora.secret.secret_arn)
+        backups = self.backups
+        self._publish(
+            prefix, "BackupVaultName", "backup-vault-name", backups.vault.backup_vault_name
+        )
+        self._publish(prefix, "BackupRoleArn", "backup-role-arn", backups.role.role_arn)
+        self._publish(prefix, "BackupPlanId", "backup-plan-id", backups.plan.backup_plan_id)
+        self._publish(prefix, "BackupTopicArn", "backup-topic-arn", backups.topic.topic_arn)
 
     def _publish(self, prefix: str, output_id: str, parameter: str, value: str) -> None:
         """A CloudFormation output for humans and an SSM parameter for tools (the ops CLI)."""

@@ -82,6 +82,23 @@ def test_bad_value_is_one_line_naming_the_key(
     assert error_for(with_change("dev", section, key, value)).startswith(expected)
 
 
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"vault_lock": {"min_retention_days": 30}}, "environments.prod.backup.daily_retention_days: 7 is outside vault_lock's 30-36500 days"),
+        ({"vault_lock": {"min_retention_days": 9, "max_retention_days": 8}}, "environments.prod.backup.vault_lock.min_retention_days: 9 is greater than max_retention_days 8"),
+        ({"dr_copy": {"vault_arn": "arn:aws:backup:eu-west-1:123456789012:backup-vault:dr"}}, "environments.prod.backup.dr_copy.vault_arn: is in eu-west-1, the stack's own region"),
+        ({"dr_copy": {"vault_arn": "vault-dr"}}, "environments.prod.backup.dr_copy.vault_arn: 'vault-dr' is not a backup vault ARN"),
+        ({"notification_emails": ["ops"]}, "environments.prod.backup.notification_emails: 'ops' is not an email address"),
+        ({"continuous_retention_days": 7}, "environments.prod.backup.continuous_retention_days: unknown key"),
+    ],
+)  # fmt: skip
+def test_bad_backup_settings(change: dict[str, Any], expected: str) -> None:
+    raw = environments()
+    raw["prod"]["backup"] = {"daily_retention_days": 7, **change}
+    assert error_for(raw).startswith(expected)
+
+
 def test_auto_pause_needs_zero_min_capacity() -> None:
     raw = with_change("prod", "aurora", "auto_pause_minutes", 10)
     assert error_for(raw) == (

@@ -21,6 +21,8 @@ STATEFUL = {
     "AuroraClusterWriter38835843": "AWS::RDS::DBInstance",
     "AuroraClusterSubnets921ED553": "AWS::RDS::DBSubnetGroup",
     "AuroraClusterParameterGroup123B95C3": "AWS::RDS::DBClusterParameterGroup",
+    "BackupsKeyC696F888": "AWS::KMS::Key",
+    "BackupsVault1F11AFCC": "AWS::Backup::BackupVault",
 }
 PROD_ONLY = {
     "AppDataTableKeyD4EBE193": "AWS::KMS::Key",
@@ -63,6 +65,8 @@ def test_every_stateful_resource_has_an_explicit_removal_policy(
         "AuroraClusterCDFC8250",
         "AuroraClusterKeyA2C8F84D",
         "AuroraClusterSecret8E4F2BC8",
+        "BackupsKeyC696F888",
+        "BackupsVault1F11AFCC",
     )
     for logical_id in data_holders:
         body = resources[logical_id]

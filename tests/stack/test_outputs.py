@@ -14,6 +14,10 @@ PUBLISHED = {
     "ClusterEndpoint": "cluster-endpoint",
     "ClusterReaderEndpoint": "cluster-reader-endpoint",
     "SecretArn": "secret-arn",
+    "BackupVaultName": "backup-vault-name",
+    "BackupRoleArn": "backup-role-arn",
+    "BackupPlanId": "backup-plan-id",
+    "BackupTopicArn": "backup-topic-arn",
 }
 
 

@@ -69,7 +69,8 @@ def test_dev_uses_the_aws_managed_key(synthesized: Synthesized) -> None:
     _, table = synthesized.only("dev", TABLE)
     assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
     assert "SSESpecification" not in table["Properties"]["Replicas"][0]
-    assert synthesized.resources("dev", "AWS::KMS::Key").keys() == {"AuroraClusterKeyA2C8F84D"}
+    keys = synthesized.resources("dev", "AWS::KMS::Key").keys()
+    assert keys == {"AuroraClusterKeyA2C8F84D", "BackupsKeyC696F888"}  # no table key
 
 
 def test_prod_uses_its_own_rotating_retained_key(synthesized: Synthesized) -> None:
