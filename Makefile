@@ -14,7 +14,8 @@ CDK := $(BIN)/cdk
 MIGRATIONS ?= migrations
 
 .PHONY: help install synth test lint diff deploy snapshot-update bench clean \
-        migrate-create migrate-up migrate-down migrate-version migrate-plan squawk
+        migrate-create migrate-up migrate-down migrate-version migrate-plan squawk \
+        backup db-dump db-restore
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -81,6 +82,22 @@ migrate-version: install ## Show DATABASE_URL's migration version
 
 migrate-plan: install ## Show what `migrate-up` would apply, without applying it
 	@$(PY) -m ops migrate plan --dir $(MIGRATIONS)
+
+backup: install ## On-demand AWS Backup job(s), waited for: make backup ENV=prod TARGET=all
+	@$(PY) -m ops backup start --env $(ENV) --target $(or $(TARGET),all) --wait
+
+DUMP ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ).sql
+db-dump: ## Local PostgreSQL: pg_dump DATABASE_URL to DUMP (default backups/<UTC time>.sql)
+	@test -n "$$DATABASE_URL" || { echo "error: set DATABASE_URL=postgresql://..." >&2; exit 2; }
+	@mkdir -p $(dir $(DUMP))
+	@pg_dump --no-owner --no-privileges --file=$(DUMP).partial "$$DATABASE_URL"
+	@mv $(DUMP).partial $(DUMP) && echo "dumped to $(DUMP)"
+
+db-restore: ## Local PostgreSQL: restore DUMP into DATABASE_URL in one transaction (all or nothing)
+	@test -n "$$DATABASE_URL" || { echo "error: set DATABASE_URL=postgresql://..." >&2; exit 2; }
+	@test -f "$(DUMP)" || { echo "error: DUMP=$(DUMP) is not a file; pass DUMP=path/to/dump.sql" >&2; exit 2; }
+	@psql -X -q -v ON_ERROR_STOP=1 --single-transaction -f "$(DUMP)" "$$DATABASE_URL" >/dev/null
+	@echo "restored $(DUMP)"
 
 clean: ## Remove build output (keeps the venv and node_modules)
 	@rm -rf cdk.out .mypy_cache .ruff_cache
