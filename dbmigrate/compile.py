@@ -11,15 +11,17 @@ on a laptop, instead of halfway through a deployment.
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pglast
-from pglast import ast, enums
-from pglast.parser import ParseError
+from pglast import ast
+from pglast.parser import ParseError, parse_sql_json
 
 from dbmigrate.bundle import Bundle
 from dbmigrate.errors import CompileError
@@ -40,6 +42,9 @@ __all__ = [
 NO_TRANSACTION_HEADER = "-- migrate:no-transaction"
 _HEADER_RE = re.compile(r"^--\s*migrate:no-transaction\s*$")
 _DIRECTIVE_RE = re.compile(r"^\s*--\s*migrate:", re.MULTILINE)
+
+Node = dict[str, Any]
+"""A parse-tree node as libpg_query's JSON has it: ``{"IndexStmt": {...fields}}``."""
 
 
 def compile_directory(directory: Path | str) -> Bundle:
@@ -68,7 +73,7 @@ def compile_script(raw: bytes, path: str) -> Script:
     statements = []
     for stmt, sql, line in _parse(text, path):
         reason = non_transactional_reason(stmt)
-        if isinstance(stmt, ast.TransactionStmt):
+        if "TransactionStmt" in stmt:
             raise CompileError(
                 f"{path} line {line}: transaction control ({_first_word(sql)}) is not allowed; "
                 "remove it: each file already runs in one transaction (or none, with "
@@ -104,78 +109,145 @@ def _read_header(text: str, path: str) -> bool:
     return header
 
 
-def _parse(text: str, path: str) -> list[tuple[ast.Node, str, int]]:
-    """(parse tree, statement text, 1-based line) for each statement of the file."""
+def _parse(text: str, path: str) -> list[tuple[Node, str, int]]:
+    """(parse tree, statement text, 1-based line) for each statement of the file.
+
+    libpg_query's JSON tree is used rather than pglast's Python AST: building
+    AST objects cost most of the compile time, and the rules below need only a
+    few fields near each statement's root.
+    """
     try:
-        raw_statements = pglast.parse_sql(text)
+        document = parse_sql_json(text)
     except ParseError as exc:
         message, position = exc.args[0], exc.args[1] if len(exc.args) > 1 else None
         offset = position if isinstance(position, int) else len(text.rstrip())
         line = text.count("\n", 0, min(offset, len(text))) + 1
         raise CompileError(f"{path} line {line}: {message}") from exc
+    try:
+        tree = json.loads(document)
+    except RecursionError:
+        return _parse_deep(text)
+    return _statements_from_json(tree, text)
+
+
+def _statements_from_json(tree: Node, text: str) -> list[tuple[Node, str, int]]:
+    """Cut the statements out of the file as the JSON tree locates them.
+
+    ``stmt_location``/``stmt_len`` are offsets into the UTF-8 bytes, left out
+    when 0 (a 0 length means "to the end"): statements are cut from the bytes
+    and decoded, never sliced from the str.
+    """
+    utf8 = text.encode("utf-8")
     result = []
-    for raw in raw_statements:
+    for raw in tree.get("stmts", ()):
+        if raw.get("stmt") is None:
+            continue
+        start = raw.get("stmt_location", 0)
+        length = raw.get("stmt_len", 0)
+        end = start + length if length else len(utf8)
+        sql = utf8[start:end].decode("utf-8").strip()
+        result.append((raw["stmt"], sql, utf8.count(b"\n", 0, start) + 1))
+    return result
+
+
+def _parse_deep(text: str) -> list[tuple[Node, str, int]]:
+    """The fallback for a statement nested deeper than ``json.loads`` can recurse.
+
+    (``SELECT 1 + 1 + ...`` a few thousand times.) pglast's own AST copes; its
+    offsets are already str indexes, and each statement's top levels are put in
+    the JSON tree's shape so that the same rules apply.
+    """
+    result = []
+    for raw in pglast.parse_sql(text):
         if raw.stmt is None:
             continue
         start = raw.stmt_location or 0
         end = start + raw.stmt_len if raw.stmt_len else len(text)
-        sql = text[start:end].strip()
         line = text.count("\n", 0, start) + 1
-        result.append((raw.stmt, sql, line))
+        result.append((_shallow(raw.stmt, _RULE_DEPTH), text[start:end].strip(), line))
     return result
+
+
+_RULE_DEPTH = 6
+"""How far below a statement's root the rules look (AlterTableStmt.cmds[].def.concurrent)."""
+
+
+def _shallow(value: Any, depth: int) -> Any:
+    """A pglast AST value in libpg_query's JSON shape, ``depth`` levels down.
+
+    Nodes become ``{"Type": {fields}}`` without None/False fields, tuples lists,
+    enums their names; the trailing ``_`` of Python-keyword fields (``def_``) goes.
+    """
+    if isinstance(value, ast.Node):
+        fields: Node = {}
+        for name in value if depth > 0 else ():
+            field = getattr(value, name)
+            if field is not None and field is not False:
+                fields[name.rstrip("_")] = _shallow(field, depth - 1)
+        return {type(value).__name__: fields}
+    if isinstance(value, tuple):
+        return [_shallow(item, depth - 1) for item in value] if depth > 0 else []
+    if isinstance(value, enum.Enum):
+        return value.name
+    return value
 
 
 def _first_word(sql: str) -> str:
     return sql.split(None, 1)[0].upper() if sql.split() else ""
 
 
-def _has_option(options: tuple[ast.Node, ...] | None, name: str) -> bool:
-    return any(isinstance(o, ast.DefElem) and o.defname == name for o in options or ())
+def _has_option(options: list[Node] | None, name: str) -> bool:
+    return any(o.get("DefElem", {}).get("defname") == name for o in options or ())
 
 
-def _detaches_concurrently(stmt: ast.AlterTableStmt) -> bool:
+def _detaches_concurrently(stmt: Node) -> bool:
     return any(
-        isinstance(cmd, ast.AlterTableCmd)
-        and isinstance(cmd.def_, ast.PartitionCmd)
-        and bool(cmd.def_.concurrent)
-        for cmd in stmt.cmds or ()
+        bool(cmd.get("AlterTableCmd", {}).get("def", {}).get("PartitionCmd", {}).get("concurrent"))
+        for cmd in stmt.get("cmds", ())
     )
 
 
-_WHOLE_DATABASE_REINDEX = (
-    enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM,
-    enums.ReindexObjectType.REINDEX_OBJECT_DATABASE,
-)
+_WHOLE_DATABASE_REINDEX = ("REINDEX_OBJECT_SYSTEM", "REINDEX_OBJECT_DATABASE")
 
-# (node type, does this statement need autocommit?, what to call it in messages)
-_NON_TRANSACTIONAL_RULES: tuple[tuple[type[Any], Callable[[Any], bool], str], ...] = (
-    (ast.IndexStmt, lambda s: bool(s.concurrent), "CREATE INDEX CONCURRENTLY"),
-    (ast.DropStmt, lambda s: bool(s.concurrent), "DROP INDEX CONCURRENTLY"),
-    (ast.ReindexStmt, lambda s: _has_option(s.params, "concurrently"), "REINDEX CONCURRENTLY"),
-    (ast.ReindexStmt, lambda s: s.kind in _WHOLE_DATABASE_REINDEX, "REINDEX SYSTEM/DATABASE"),
-    (ast.VacuumStmt, lambda s: bool(s.is_vacuumcmd), "VACUUM"),
-    (ast.ClusterStmt, lambda s: s.relation is None, "CLUSTER without a table"),
-    (ast.CreatedbStmt, lambda s: True, "CREATE DATABASE"),
-    (ast.DropdbStmt, lambda s: True, "DROP DATABASE"),
-    (ast.AlterSystemStmt, lambda s: True, "ALTER SYSTEM"),
-    (ast.CreateTableSpaceStmt, lambda s: True, "CREATE TABLESPACE"),
-    (ast.DropTableSpaceStmt, lambda s: True, "DROP TABLESPACE"),
+# (node type, does this statement need autocommit?, what to call it in messages);
+# fields are the JSON tree's: false, empty and null fields are left out of it.
+_NON_TRANSACTIONAL_RULES: tuple[tuple[str, Callable[[Node], bool], str], ...] = (
+    ("IndexStmt", lambda s: bool(s.get("concurrent")), "CREATE INDEX CONCURRENTLY"),
+    ("DropStmt", lambda s: bool(s.get("concurrent")), "DROP INDEX CONCURRENTLY"),
     (
-        ast.AlterDatabaseStmt,
-        lambda s: _has_option(s.options, "tablespace"),
+        "ReindexStmt",
+        lambda s: _has_option(s.get("params"), "concurrently"),
+        "REINDEX CONCURRENTLY",
+    ),
+    (
+        "ReindexStmt",
+        lambda s: s.get("kind") in _WHOLE_DATABASE_REINDEX,
+        "REINDEX SYSTEM/DATABASE",
+    ),
+    ("VacuumStmt", lambda s: bool(s.get("is_vacuumcmd")), "VACUUM"),
+    ("ClusterStmt", lambda s: s.get("relation") is None, "CLUSTER without a table"),
+    ("CreatedbStmt", lambda s: True, "CREATE DATABASE"),
+    ("DropdbStmt", lambda s: True, "DROP DATABASE"),
+    ("AlterSystemStmt", lambda s: True, "ALTER SYSTEM"),
+    ("CreateTableSpaceStmt", lambda s: True, "CREATE TABLESPACE"),
+    ("DropTableSpaceStmt", lambda s: True, "DROP TABLESPACE"),
+    (
+        "AlterDatabaseStmt",
+        lambda s: _has_option(s.get("options"), "tablespace"),
         "ALTER DATABASE ... SET TABLESPACE",
     ),
-    (ast.AlterTableStmt, _detaches_concurrently, "DETACH PARTITION CONCURRENTLY"),
+    ("AlterTableStmt", _detaches_concurrently, "DETACH PARTITION CONCURRENTLY"),
 )
 
 
-def non_transactional_reason(stmt: ast.Node) -> str | None:
+def non_transactional_reason(stmt: Node) -> str | None:
     """Why PostgreSQL would refuse ``stmt`` inside a transaction block, or None if it would not.
 
-    Read from the parse tree, so a keyword inside a string, comment or function
-    body never counts.
+    Read from the parse tree (a statement node of libpg_query's JSON), so a
+    keyword inside a string, comment or function body never counts.
     """
     for node_type, applies, reason in _NON_TRANSACTIONAL_RULES:
-        if isinstance(stmt, node_type) and applies(stmt):
+        fields = stmt.get(node_type)
+        if fields is not None and applies(fields):
             return reason
     return None

@@ -168,3 +168,33 @@ def test_postgresql_agrees_these_cannot_run_in_a_transaction(
         conn.execute(PARTITIONS)
         with pytest.raises(errors.ActiveSqlTransaction), conn.transaction():
             conn.execute(statement)
+
+
+DEEP = "SELECT " + " + ".join(["1"] * 3000)  # nested deeper than json.loads recurses
+
+
+@pytest.mark.parametrize("statement", NON_TRANSACTIONAL)
+def test_rules_hold_in_a_file_too_deep_for_the_json_tree(statement: str) -> None:
+    text = f"{DEEP};\n{statement};\n"
+    with pytest.raises(
+        CompileError, match=r"^x\.up\.sql line 2: .*cannot run inside a transaction"
+    ):
+        compile_script(text.encode(), "x.up.sql")
+
+
+@pytest.mark.parametrize("statement", TRANSACTIONAL)
+def test_deep_file_with_transactional_statements_compiles(statement: str) -> None:
+    script = compile_script(f"-- \u00e9\n{DEEP};\n{statement};\n".encode(), "x.up.sql")
+    assert script.transactional
+    assert [s.line for s in script.statements][0] == 2
+    assert script.statements[0].sql == DEEP
+
+
+def test_statements_are_cut_at_byte_offsets_from_utf8_text() -> None:
+    text = "-- h\u00e9llo \u2603\nSELECT '\u00e9\u00e9';\n\nSELECT 'x\u2603' AS y;\nSELECT 3"
+    script = compile_script(text.encode(), "u.up.sql")
+    assert [(s.sql, s.line) for s in script.statements] == [
+        ("SELECT '\u00e9\u00e9'", 2),
+        ("SELECT 'x\u2603' AS y", 4),
+        ("SELECT 3", 5),
+    ]
