@@ -2,18 +2,29 @@
 
 OK = 0
 ERROR = 1
-"""A migration or database error: a statement failed, an edited migration, cannot connect."""
+"""A migration, database or AWS error: a statement failed, cannot connect, endpoint unreachable."""
 USAGE = 2
-"""Bad input: unknown command, missing database URL, bad migration file or version."""
+"""Bad input: unknown command, missing database URL, bad migration file, a restore onto the live
+resource, a malformed ARN."""
 DIRTY = 3
 """The database is dirty: a non-transactional migration stopped midway."""
+JOB_FAILED = 4
+"""A backup or restore job ended FAILED, ABORTED, EXPIRED or PARTIAL (``--wait``, ``status``)."""
+AWS_AUTH = 5
+"""No usable AWS credentials, or access denied (the message names the missing action)."""
+NOT_FOUND = 6
+"""Not there: stack not deployed in that region, unknown job, table, cluster or recovery point."""
 INTERRUPTED = 130
 
 HELP = """\
 exit codes:
   0    success (including "nothing to do")
-  1    migration or database error (a statement failed, edited migration, cannot connect)
-  2    usage or bad input (unknown command, missing database URL, bad migration file)
+  1    migration, database or AWS error (a statement failed, cannot connect, endpoint unreachable)
+  2    usage or bad input (unknown command, missing database URL, bad migration file,
+       restore target equal to the live resource, malformed ARN)
   3    database is dirty: a non-transactional migration stopped midway; fix it, then `force`
+  4    backup/restore job failed, aborted, expired or partial (backup status, --wait)
+  5    AWS credentials missing or expired, or access denied (the missing action is named)
+  6    not found: stack not deployed in that region, unknown job, table, cluster, backup
   130  interrupted (Ctrl-C)
 """

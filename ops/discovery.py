@@ -1,0 +1,171 @@
+"""Find an environment's table, cluster and backup vault from what its DatabaseStack published.
+
+The stack publishes each value twice: an SSM parameter under ``/appdata/<env>``
+(the prefix is configurable per environment) and a CloudFormation output of
+``DatabaseStack-<env>``. SSM is read first (one GetParametersByPath call);
+the stack outputs are the fallback, so the operator names only the environment.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ops import exit_codes
+from ops.aws import Aws, OpsError, call, error_code
+
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+
+# Published value -> (SSM parameter name under the prefix, CloudFormation output key).
+FIELDS = {
+    "table_name": ("table-name", "TableName"),
+    "table_arn": ("table-arn", "TableArn"),
+    "cluster_id": ("cluster-id", "ClusterIdentifier"),
+    "cluster_arn": ("cluster-arn", "ClusterArn"),
+    "vault_name": ("backup-vault-name", "BackupVaultName"),
+    "backup_role_arn": ("backup-role-arn", "BackupRoleArn"),
+    "plan_id": ("backup-plan-id", "BackupPlanId"),
+    "topic_arn": ("backup-topic-arn", "BackupTopicArn"),
+}
+REQUIRED = ("table_name", "table_arn", "cluster_id", "cluster_arn")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One deployed environment; the backup fields are None until the backups construct is."""
+
+    env: str
+    region: str
+    source: str
+    table_name: str
+    table_arn: str
+    cluster_id: str
+    cluster_arn: str
+    vault_name: str | None = None
+    backup_role_arn: str | None = None
+    plan_id: str | None = None
+    topic_arn: str | None = None
+
+    @property
+    def stack_name(self) -> str:
+        return stack_name(self.env)
+
+    def require_vault(self) -> tuple[str, str]:
+        """(vault name, backup role ARN), or an error saying the stack publishes none."""
+        if not self.vault_name or not self.backup_role_arn:
+            raise OpsError(
+                f"{self.stack_name} in {self.region} publishes no backup vault/role "
+                "(backup-vault-name, backup-role-arn): "
+                "deploy the backups construct or use --native",
+                exit_codes.NOT_FOUND,
+            )
+        return self.vault_name, self.backup_role_arn
+
+
+def stack_name(env: str) -> str:
+    return f"DatabaseStack-{env}"
+
+
+def project_defaults(env: str, cdk_json: Path = CDK_JSON) -> tuple[str | None, str | None]:
+    """(region, ssm_prefix) of ``env`` in this checkout's cdk.json, or None where unknown."""
+    try:
+        environments = json.loads(cdk_json.read_text())["context"]["environments"]
+        body = environments[env]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None
+    region = body.get("region") if isinstance(body, dict) else None
+    prefix = body.get("ssm_prefix") if isinstance(body, dict) else None
+    return (
+        region if isinstance(region, str) else None,
+        prefix if isinstance(prefix, str) else None,
+    )
+
+
+def from_values(env: str, region: str, source: str, values: dict[str, str]) -> Deployment:
+    """A Deployment from published values keyed like `FIELDS`; missing required ones fail."""
+    missing = [FIELDS[name][0] for name in REQUIRED if not values.get(name)]
+    if missing:
+        raise OpsError(
+            f"{source} lacks {', '.join(missing)}: "
+            f"is {stack_name(env)} fully deployed in {region}?",
+            exit_codes.NOT_FOUND,
+        )
+    known = {name: values.get(name) or None for name in FIELDS}
+    return Deployment(env=env, region=region, source=source, **known)  # type: ignore[arg-type]
+
+
+def discover(
+    aws: Aws, env: str, ssm_prefix: str | None = None, expected_region: str | None = None
+) -> Deployment:
+    """SSM parameters under the prefix, else the stack's outputs; errors name stack and region.
+
+    ``expected_region`` (cdk.json's) only sharpens the not-deployed message.
+    """
+    prefix = (ssm_prefix or f"/appdata/{env}").rstrip("/")
+    values = _from_ssm(aws, prefix)
+    if values is not None and all(values.get(name) for name in REQUIRED):
+        return from_values(env, aws.region, f"SSM {prefix}/", values)
+    try:
+        outputs = _from_stack(aws, env, prefix)
+    except OpsError as exc:
+        if exc.code == exit_codes.NOT_FOUND and expected_region and expected_region != aws.region:
+            raise OpsError(
+                f"{exc} (cdk.json deploys {env} to {expected_region})", exc.code
+            ) from exc
+        raise
+    return from_values(env, aws.region, f"stack {stack_name(env)}", outputs)
+
+
+def _from_ssm(aws: Aws, prefix: str) -> dict[str, str] | None:
+    """Values found under the prefix (None if SSM could not be read: the stack may still answer)."""
+    by_parameter = {parameter: name for name, (parameter, _) in FIELDS.items()}
+    values: dict[str, str] = {}
+    token: str | None = None
+    try:
+        while True:
+            page = call(
+                aws,
+                "ssm",
+                "GetParametersByPath",
+                Path=prefix,
+                Recursive=False,
+                **({"NextToken": token} if token else {}),
+            )
+            for parameter in page.get("Parameters", []):
+                name = by_parameter.get(str(parameter["Name"]).rsplit("/", 1)[-1])
+                if name:
+                    values[name] = str(parameter["Value"])
+            token = page.get("NextToken")
+            if not token:
+                return values
+    except OpsError as exc:
+        if str(exc).startswith("access denied"):
+            return None  # the stack's outputs may still be readable
+        raise
+
+
+def _from_stack(aws: Aws, env: str, prefix: str) -> dict[str, str]:
+    name = stack_name(env)
+    try:
+        answer = call(aws, "cloudformation", "DescribeStacks", StackName=name)
+    except OpsError as exc:
+        if error_code(exc) == "ValidationError" and "does not exist" in str(exc):
+            raise OpsError(
+                f"stack {name} is not deployed in {aws.region} (and no SSM parameters "
+                f"under {prefix}/): check --region / AWS_REGION and --env",
+                exit_codes.NOT_FOUND,
+            ) from exc
+        raise
+    stacks: list[dict[str, Any]] = answer.get("Stacks", [])
+    if not stacks:
+        raise OpsError(f"stack {name} is not deployed in {aws.region}", exit_codes.NOT_FOUND)
+    outputs = {o["OutputKey"]: str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
+    status = stacks[0].get("StackStatus", "")
+    if status.startswith("DELETE_COMPLETE") or not outputs:
+        raise OpsError(
+            f"stack {name} in {aws.region} has no outputs (status {status or 'unknown'})",
+            exit_codes.NOT_FOUND,
+        )
+    return {field: outputs[key] for field, (_, key) in FIELDS.items() if key in outputs}
