@@ -1,4 +1,4 @@
-"""The ``python -m ops`` parser: one subcommand group per concern (migrate; later backup, restore).
+"""The ``python -m ops`` parser: one subcommand group per concern (migrate, backup, restore).
 
 Each group module exposes ``register(subparsers)``, which adds its parser and
 sets ``handler`` to a function from the parsed arguments to an exit code, so
@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ops import exit_codes, migrate_cmd
+from ops import backup_cmd, exit_codes, migrate_cmd, restore_cmd
+from ops.command import Connect
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,12 +23,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     migrate_cmd.register(groups)
+    backup_cmd.register(groups)
+    restore_cmd.register(groups)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse and run; argparse itself exits with 2 on usage errors."""
+def main(argv: Sequence[str] | None = None, *, connect: Connect | None = None) -> int:
+    """Parse and run; argparse itself exits with 2 on usage errors.
+
+    ``connect`` replaces how the AWS commands build their clients (tests pass
+    clients wrapped in botocore's Stubber).
+    """
     args = build_parser().parse_args(argv)
+    if connect is not None:
+        args.connect = connect
     try:
         code: int = args.handler(args)
     except KeyboardInterrupt:
