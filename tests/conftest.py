@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.synth",
     "tests.fixtures.data_api",
+    "tests.fixtures.moto_server",
 ]
