@@ -186,7 +186,7 @@ def test_rules_hold_in_a_file_too_deep_for_the_json_tree(statement: str) -> None
 def test_deep_file_with_transactional_statements_compiles(statement: str) -> None:
     script = compile_script(f"-- \u00e9\n{DEEP};\n{statement};\n".encode(), "x.up.sql")
     assert script.transactional
-    assert [s.line for s in script.statements][0] == 2
+    assert (script.statements[0].line, len(script.statements)) == (2, 2)
     assert script.statements[0].sql == DEEP
 
 
