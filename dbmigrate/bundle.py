@@ -34,8 +34,9 @@ class Bundle:
         if versions != sorted(set(versions)):
             raise BundleError("bundle migrations must be sorted by version, each version once")
 
-    @property
+    @cached_property
     def versions(self) -> tuple[int, ...]:
+        """Sorted; cached because the engine bisects it on every step."""
         return tuple(m.version for m in self.migrations)
 
     @property

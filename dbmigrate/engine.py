@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -45,7 +46,7 @@ from dbmigrate.errors import (
     excerpt,
 )
 from dbmigrate.model import Migration, Script
-from dbmigrate.transport import Executor, Transport
+from dbmigrate.transport import Executor, Params, SqlValue, Transport
 
 log = logging.getLogger("dbmigrate")
 
@@ -79,6 +80,36 @@ CREATE_HISTORY_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations_history (
     duration_ms bigint NOT NULL,
     applied_by text NOT NULL
 )"""
+
+# The lock comes from FROM, so it is held before the target list sets the timeouts:
+# waiting for another runner is not cut short by lock_timeout. set_config(..., true)
+# is SET LOCAL: both end with the transaction, as the lock does.
+_LOCK_SQL = "SELECT 1 FROM pg_advisory_xact_lock({key})"
+_LOCK_AND_LIMIT_SQL = (
+    "SELECT set_config('lock_timeout', '{lock_timeout}', true), "
+    "set_config('statement_timeout', '{statement_timeout}', true) "
+    "FROM pg_advisory_xact_lock({key})"
+)
+
+_HISTORY_CTE = (
+    "h AS (INSERT INTO schema_migrations_history "
+    "(version, name, direction, checksum, duration_ms, applied_by) VALUES "
+    "(:h_version, :h_name, :h_direction, :h_checksum, :h_duration_ms, :h_applied_by))"
+)
+_SET_STATE = (
+    "INSERT INTO schema_migrations (version, dirty) VALUES (:version, :dirty) "
+    "ON CONFLICT (version) DO UPDATE SET dirty = EXCLUDED.dirty"
+)
+_DELETE_OTHERS_CTE = "d AS (DELETE FROM schema_migrations WHERE version <> :version)"
+# Indexed by "with a history row?".
+_SET_STATE_SQL = (
+    f"WITH {_DELETE_OTHERS_CTE} {_SET_STATE}",
+    f"WITH {_DELETE_OTHERS_CTE}, {_HISTORY_CTE} {_SET_STATE}",
+)
+_CLEAR_STATE_SQL = (
+    "DELETE FROM schema_migrations",
+    f"WITH {_HISTORY_CTE} DELETE FROM schema_migrations",
+)
 
 
 @dataclass(frozen=True)
@@ -169,12 +200,24 @@ class Engine:
         self._bundle = bundle
         self._config = config or EngineConfig()
         self._on_step = on_step
-        # Checksums of versions up to here were verified by this engine: each step then
-        # checks only versions another runner applied since, not the whole history again.
-        self._verified_through: int | None = None
+        # Checksums of applied versions up to here match the bundle: checked by this engine
+        # or written by it. A step whose locked read finds the version this runner left
+        # sends no checksum query; one that finds a version another runner applied since
+        # checks only those versions, not the whole history again.
+        self._verified_through = -1
         for value in (self._config.lock_timeout_ms, self._config.statement_timeout_ms):
-            if not isinstance(value, int) or value < 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InvalidRequestError("timeouts must be non-negative integers (milliseconds)")
+        if not isinstance(self._config.lock_key, int) or isinstance(self._config.lock_key, bool):
+            raise InvalidRequestError("lock_key must be an integer")
+        # Inlined (validated integers) so the statement text is constant: one prepared
+        # statement on psycopg, no parameter encoding per step.
+        self._lock_sql = _LOCK_SQL.format(key=int(self._config.lock_key))
+        self._lock_and_limit_sql = _LOCK_AND_LIMIT_SQL.format(
+            key=int(self._config.lock_key),
+            lock_timeout=int(self._config.lock_timeout_ms),
+            statement_timeout=int(self._config.statement_timeout_ms),
+        )
 
     # -- read-only commands -------------------------------------------------
 
@@ -268,18 +311,19 @@ class Engine:
         if version is not None and self._bundle.get(version) is None:
             log.warning("forcing version %s, which no bundled migration has", version)
         self._ensure_tables()
+        migration = self._bundle.get(version) if version is not None else None
+        record = self._history_row(
+            version=-1 if version is None else version,
+            name=migration.name if migration else "",
+            direction="force",
+            checksum=None,
+            duration_ms=0,
+        )
         with self._transport.transaction() as tx:
             self._lock(tx)
-            _write_state(tx, version, dirty=False)
-            migration = self._bundle.get(version) if version is not None else None
-            self._record(
-                tx,
-                version=-1 if version is None else version,
-                name=migration.name if migration else "",
-                direction="force",
-                checksum=None,
-                duration_ms=0,
-            )
+            _write_state(tx, version, dirty=False, record=record)
+        if version is None or version < self._verified_through:
+            self._verified_through = -1 if version is None else version
         log.info("forced version %s (clean)", _show(version))
         return VersionState(version, dirty=False)
 
@@ -324,15 +368,16 @@ class Engine:
         committing = False
         try:
             with self._transport.transaction() as tx:
-                self._lock(tx)
-                self._set_timeouts(tx)
+                tx.execute(self._lock_and_limit_sql)
+                # Its own statement, after the lock: a statement's snapshot predates its
+                # lock wait, so reading in the lock statement could see a stale version.
                 state = _read_state(tx)
                 self._require_clean(state)
                 self._verify_checksums(tx, state.version)
-                steps = self._steps(state.version, target, direction)
-                if not steps:
+                step = self._next_step(state.version, target, direction)
+                if step is None:
                     return None
-                step, script = steps[0], self._script(steps[0])
+                script = self._script(step)
                 if not script.transactional:
                     _write_state(tx, step.version_after, dirty=True)
                 else:
@@ -340,20 +385,19 @@ class Engine:
                     started = time.monotonic()
                     self._execute_script(tx, script, step, state.version, long_running=False)
                     duration = _elapsed_ms(started)
-                    _write_state(tx, step.version_after, dirty=False)
-                    self._record(
-                        tx,
+                    record = self._history_row(
                         version=step.version,
                         name=step.name,
                         direction=direction,
                         checksum=script.checksum,
                         duration_ms=duration,
                     )
+                    _write_state(tx, step.version_after, dirty=False, record=record)
                     committing = True
         except MigrationError:
             raise
         except Exception as exc:
-            if not committing:
+            if not committing or step is None:
                 raise
             raise StatementError(
                 f"{step.file}: the transaction failed at commit: {db_error_text(exc)}; nothing "
@@ -361,8 +405,23 @@ class Engine:
                 f"{_show(state.version)}"
             ) from exc
         if committing:
+            self._wrote(step)
             return AppliedStep(step.version, step.name, direction, step.file, duration)
         return self._non_transactional(step, script, state.version)
+
+    def _wrote(self, step: Step) -> None:
+        """Keep ``_verified_through`` true after this runner recorded ``step``.
+
+        Up: the history now holds this very file's checksum, so the next locked
+        read finding ``step.version`` needs no checksum query. Down: versions
+        above the new one are no longer applied; if another runner re-applies
+        them, they are checked again.
+        """
+        if step.direction == "up":
+            self._verified_through = max(self._verified_through, step.version)
+        else:
+            after = -1 if step.version_after is None else step.version_after
+            self._verified_through = min(self._verified_through, after)
 
     def _non_transactional(self, step: Step, script: Script, before: int | None) -> AppliedStep:
         """golang-migrate's protocol: the dirty row is committed; now run, then mark clean."""
@@ -374,6 +433,13 @@ class Engine:
         started = time.monotonic()
         self._execute_script(self._transport, script, step, before, long_running=True)
         duration = _elapsed_ms(started)
+        record = self._history_row(
+            version=step.version,
+            name=step.name,
+            direction=step.direction,
+            checksum=script.checksum,
+            duration_ms=duration,
+        )
         with self._transport.transaction() as tx:
             self._lock(tx)
             state = _read_state(tx)
@@ -383,15 +449,8 @@ class Engine:
                     f"{_show(state.version)} (dirty={state.dirty}); check the schema and "
                     "use force to record the right version"
                 )
-            _write_state(tx, step.version_after, dirty=False)
-            self._record(
-                tx,
-                version=step.version,
-                name=step.name,
-                direction=step.direction,
-                checksum=script.checksum,
-                duration_ms=duration,
-            )
+            _write_state(tx, step.version_after, dirty=False, record=record)
+        self._wrote(step)
         return AppliedStep(step.version, step.name, step.direction, step.file, duration)
 
     def _execute_script(
@@ -458,6 +517,29 @@ class Engine:
                     steps.append(self._make_step(m, "down", self._version_before(m.version)))
         return tuple(steps)
 
+    def _next_step(
+        self, current: int | None, target: int | None, direction: Direction
+    ) -> Step | None:
+        """The first of ``_steps(current, target, direction)``, without building the rest.
+
+        The step loop asks this once per file; building every remaining step
+        each time made a run O(n^2) in the number of files.
+        """
+        if direction == "up" and self._ahead_message(current):
+            return None
+        self._require_known(current)
+        if direction == "up":
+            versions = self._bundle.versions
+            index = 0 if current is None else bisect_right(versions, current)
+            if target is None or index == len(versions) or versions[index] > target:
+                return None
+            migration = self._bundle.migrations[index]
+            return self._make_step(migration, "up", migration.version)
+        known = self._bundle.get(current) if current is not None else None
+        if known is None or (target is not None and known.version <= target):
+            return None
+        return self._make_step(known, "down", self._version_before(known.version))
+
     def _make_step(self, m: Migration, direction: Direction, after: int | None) -> Step:
         script = m.up if direction == "up" else m.down
         if script is None:
@@ -476,8 +558,9 @@ class Engine:
         return script
 
     def _version_before(self, version: int) -> int | None:
-        earlier = [v for v in self._bundle.versions if v < version]
-        return earlier[-1] if earlier else None
+        versions = self._bundle.versions
+        index = bisect_left(versions, version)
+        return versions[index - 1] if index > 0 else None
 
     def _ahead_message(self, current: int | None) -> str:
         target = self._bundle.target_version
@@ -552,16 +635,13 @@ class Engine:
         Versions applied before the history existed (by golang-migrate) have no
         row and are accepted as they are.
         """
-        if current is None or (self._verified_through or -1) >= current:
+        if current is None or self._verified_through >= current:
             return
         rows = executor.execute(
             "SELECT DISTINCT ON (version) version, checksum FROM schema_migrations_history "
             "WHERE direction = 'up' AND version > :verified AND version <= :current "
             "ORDER BY version, id DESC",
-            {
-                "verified": self._verified_through if self._verified_through is not None else -1,
-                "current": current,
-            },
+            {"verified": self._verified_through, "current": current},
         )
         edited = []
         for version, checksum in rows:
@@ -585,38 +665,26 @@ class Engine:
             tx.execute(CREATE_HISTORY_TABLE)
 
     def _lock(self, executor: Executor) -> None:
-        executor.execute(
-            "SELECT 1 FROM pg_advisory_xact_lock(:key)", {"key": self._config.lock_key}
-        )
+        executor.execute(self._lock_sql)
 
-    def _set_timeouts(self, executor: Executor) -> None:
-        # SET takes no parameters; the values are validated integers.
-        executor.execute(f"SET LOCAL lock_timeout = {int(self._config.lock_timeout_ms)}")
-        executor.execute(f"SET LOCAL statement_timeout = {int(self._config.statement_timeout_ms)}")
-
-    def _record(
+    def _history_row(
         self,
-        executor: Executor,
         *,
         version: int,
         name: str,
         direction: str,
         checksum: str | None,
         duration_ms: int,
-    ) -> None:
-        executor.execute(
-            "INSERT INTO schema_migrations_history "
-            "(version, name, direction, checksum, duration_ms, applied_by) "
-            "VALUES (:version, :name, :direction, :checksum, :duration_ms, :applied_by)",
-            {
-                "version": version,
-                "name": name,
-                "direction": direction,
-                "checksum": checksum,
-                "duration_ms": duration_ms,
-                "applied_by": self._config.applied_by,
-            },
-        )
+    ) -> Params:
+        """The parameters of one ``schema_migrations_history`` row, for `_write_state`."""
+        return {
+            "h_version": version,
+            "h_name": name,
+            "h_direction": direction,
+            "h_checksum": checksum,
+            "h_duration_ms": duration_ms,
+            "h_applied_by": self._config.applied_by,
+        }
 
     @staticmethod
     def _table_exists(executor: Executor, table: str) -> bool:
@@ -633,14 +701,22 @@ def _read_state(executor: Executor) -> VersionState:
     return VersionState(None if version == -1 else version, dirty)
 
 
-def _write_state(executor: Executor, version: int | None, *, dirty: bool) -> None:
-    """golang-migrate's write: delete the row, insert the new one (none for a clean nil version)."""
-    executor.execute("DELETE FROM schema_migrations")
-    if version is not None or dirty:
-        executor.execute(
-            "INSERT INTO schema_migrations (version, dirty) VALUES (:version, :dirty)",
-            {"version": -1 if version is None else version, "dirty": dirty},
-        )
+def _write_state(
+    executor: Executor, version: int | None, *, dirty: bool, record: Params | None = None
+) -> None:
+    """golang-migrate's state (one row; none for a clean nil version) and a history row.
+
+    One statement, one round trip: data-modifying CTEs run together on one snapshot.
+    The row is written as golang-migrate would leave it: every other row deleted, the
+    new one inserted, or updated in place when it is the same version (the dirty
+    protocol marks clean the row it marked dirty).
+    """
+    history = record is not None
+    if version is None and not dirty:
+        executor.execute(_CLEAR_STATE_SQL[history], record)
+        return
+    params: dict[str, SqlValue] = {"version": -1 if version is None else version, "dirty": dirty}
+    executor.execute(_SET_STATE_SQL[history], {**params, **(record or {})})
 
 
 def _as_int(value: object) -> int:

@@ -407,3 +407,66 @@ def test_applied_by_is_recorded(fresh_db_url: str) -> None:
 def test_config_defaults_are_the_documented_ones() -> None:
     config = EngineConfig()
     assert (config.lock_timeout_ms, config.statement_timeout_ms) == (5_000, 40_000)
+
+
+def test_each_file_costs_three_bookkeeping_statements(fresh_db_url: str) -> None:
+    """Lock with timeouts, locked read, state + history write; no checksum query for
+    versions this runner wrote itself."""
+    bundle = compile_directory(MIGRATIONS)
+    migration_sql = {s.sql for m in bundle.migrations for s in m.up.statements}
+    with PsycopgTransport.connect(fresh_db_url) as inner:
+        spy = SpyTransport(inner)
+        assert Engine(spy, bundle).up().applied_versions == (1, 2, 3, 4)
+    bookkeeping = [sql for sql, _, in_tx in spy.calls if in_tx and sql not in migration_sql]
+    tables_tx, final_look = 3, 2  # lock + two CREATE TABLE IF NOT EXISTS; lock + read
+    assert len(bookkeeping) == tables_tx + 3 * len(bundle.migrations) + final_look
+    assert not [sql for sql, *_ in spy.calls if "checksum FROM" in sql]
+    assert state(fresh_db_url) == [(4, False)]
+
+
+def test_versions_another_runner_applied_meanwhile_are_checked(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
+    """A runner whose locked read finds a version it did not write checks the checksums."""
+    mine, theirs = copy_standard(tmp_path / "mine"), copy_standard(tmp_path / "theirs")
+    edited = theirs / "000002_add_updated_at_trigger.up.sql"
+    edited.write_text(edited.read_text() + "\n-- edited\n")
+
+    def other_runner_moves_on(step: AppliedStep) -> None:
+        if step.version == 1:
+            with engine(fresh_db_url, theirs) as other:
+                assert other.up().applied_versions == (2, 3, 4)
+
+    with PsycopgTransport.connect(fresh_db_url) as transport:
+        me = Engine(transport, compile_directory(mine), on_step=other_runner_moves_on)
+        with pytest.raises(ChecksumMismatchError, match="000002_add_updated_at_trigger"):
+            me.up()
+    assert state(fresh_db_url) == [(4, False)]
+
+
+def test_waiting_for_another_runner_is_not_cut_by_lock_timeout(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
+    """lock_timeout is for table locks: the advisory lock is taken before it is set."""
+    write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);")
+    write(tmp_path, "000002_b.up.sql", "CREATE TABLE b (id int);")
+    holder = psycopg.connect(fresh_db_url)
+
+    def another_runner_takes_the_lock(step: AppliedStep) -> None:
+        if step.version == 1:
+            holder.execute("SELECT pg_advisory_xact_lock(%s)", (EngineConfig().lock_key,))
+            threading.Timer(0.5, holder.commit).start()
+
+    try:
+        with PsycopgTransport.connect(fresh_db_url) as transport:
+            config = EngineConfig(lock_timeout_ms=100)
+            me = Engine(
+                transport,
+                compile_directory(tmp_path),
+                config=config,
+                on_step=another_runner_takes_the_lock,
+            )
+            assert me.up().applied_versions == (1, 2)
+    finally:
+        holder.close()
+    assert state(fresh_db_url) == [(2, False)]

@@ -83,3 +83,16 @@ def test_golang_migrate_nil_dirty_row_reads_as_no_version(fresh_db_url: str) -> 
         assert (e.version().version, e.version().dirty) == (None, True)
         with pytest.raises(DirtyDatabaseError, match=r"dirty at version -1.*migrate force -1"):
             e.up()
+
+
+@pytest.mark.parametrize(("version", "expected"), [(3, [(3, False)]), (1, [(1, False)]), (-1, [])])
+def test_every_write_leaves_golang_migrates_single_row(
+    fresh_db_url: str, version: int, expected: list[tuple[int, bool]]
+) -> None:
+    """State and history are written in one statement; the result is still one row (or none)."""
+    query(fresh_db_url, GOLANG_MIGRATE_TABLE)
+    query(fresh_db_url, "INSERT INTO schema_migrations VALUES (1, true), (5, false)")
+    with engine(fresh_db_url) as e:
+        e.force(version)
+    assert state(fresh_db_url) == expected
+    assert [h[:2] for h in history(fresh_db_url)] == [(version, "force")]
