@@ -11,12 +11,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from appdata.keys import EMAIL_INDEX, PARTITION_KEY, SORT_KEY, TIMESTAMP_INDEX
 from config import StreamView, TableClass, TableConfig, TableEncryption
-
-PARTITION_KEY = "PK"
-SORT_KEY = "SK"
-EMAIL_INDEX = "EmailIndex"
-TIMESTAMP_INDEX = "TimestampIndex"
 
 _STREAMS = {
     StreamView.KEYS_ONLY: dynamodb.StreamViewType.KEYS_ONLY,
