@@ -8,6 +8,11 @@ is disposable and commit flushes would swamp what tests and benchmarks measure;
 ``durable=True`` keeps PostgreSQL's defaults. Every failure is a
 ``PostgresUnavailableError`` saying what is missing; the pytest fixture turns it
 into a test failure, never a skip.
+
+`PersistentCluster` is the other mode, for ``make local``: a cluster in a
+directory kept between runs (``data/``, socket directory ``run/``, ``server.log``),
+on a fixed port, with PostgreSQL's durable defaults; ``start`` is idempotent,
+``stop`` and ``wipe`` undo it.
 """
 
 from __future__ import annotations
@@ -68,6 +73,17 @@ class Server:
                 create = sql.SQL("{} STRATEGY FILE_COPY").format(create)
             conn.execute(create)
         return self.url_for(name)
+
+    def ensure_database(self, name: str) -> bool:
+        """Create the database unless it exists; True if it was created."""
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if exists:
+                return False
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return True
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
@@ -193,3 +209,208 @@ def throwaway_server(url: str | None = None, *, durable: bool = False) -> Iterat
                 check=False,
             )
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+class PortInUseError(PostgresUnavailableError):
+    """The port is taken by a process that is not this cluster."""
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True if nothing listens on (or holds) ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers do: connections of a stopped server lingering in TIME_WAIT do not
+        # count, a listening socket (on this address or the wildcard) does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    initialized: bool
+    running: bool
+    pid: int | None
+    port: int | None
+
+
+@dataclass(frozen=True)
+class StartResult:
+    server: Server
+    initialized: bool
+    """initdb ran in this call (the directory was new)."""
+    started: bool
+    """pg_ctl start ran in this call (False: it was already running)."""
+    pid: int
+
+
+@dataclass(frozen=True)
+class PersistentCluster:
+    """A PostgreSQL cluster in ``root`` (kept between runs), on 127.0.0.1:``port``.
+
+    As root, ``root`` is owned by, and the server run as, the ``postgres`` OS
+    user. Trust authentication for the ``postgres`` user: a developer's machine
+    only, listening on the loopback address and a socket in ``root/run``.
+    """
+
+    root: Path
+    port: int
+    bindir: Path | None = None
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def sockets(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def logfile(self) -> Path:
+        return self.root / "server.log"
+
+    def _bindir(self) -> Path:
+        tools = ("initdb", "pg_ctl", "postgres")
+        dirs = [self.bindir] if self.bindir else candidate_bindirs()
+        for directory in dirs:
+            if all((directory / tool).is_file() for tool in tools):
+                return directory
+        where = (
+            ", ".join(str(d) for d in dirs) or "`pg_config --bindir` or /usr/lib/postgresql/*/bin"
+        )
+        raise PostgresUnavailableError(
+            f"PostgreSQL server binaries (initdb, pg_ctl, postgres) not found in {where};"
+            " install the apt package `postgresql` (make install does it as root)"
+        )
+
+    def status(self) -> ClusterStatus:
+        """Initialized? Running (postmaster.pid names a live postmaster)? Its pid and port."""
+        initialized = (self.data / "PG_VERSION").is_file()
+        pid, port = self._postmaster()
+        running = pid is not None and process_alive(pid)
+        return ClusterStatus(
+            initialized, running, pid if running else None, port if running else None
+        )
+
+    def _postmaster(self) -> tuple[int | None, int | None]:
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return None, None
+        try:
+            return int(lines[0]), int(lines[3])
+        except (IndexError, ValueError):
+            return None, None
+
+    def server(self, port: int | None = None) -> Server:
+        return Server(
+            f"postgresql://postgres@127.0.0.1:{port or self.port}/postgres",
+            self.bindir,
+            f"local PostgreSQL in {self.root} on 127.0.0.1:{port or self.port}",
+        )
+
+    def start(self) -> StartResult:
+        """Create the cluster if needed and start it unless it runs; idempotent."""
+        bindir = self._bindir()
+        state = self.status()
+        if state.running:
+            assert state.pid is not None
+            if state.port != self.port:
+                raise PortInUseError(
+                    f"the PostgreSQL in {self.data} already runs on port {state.port}, not"
+                    f" {self.port}; stop it first (make local-down)"
+                )
+            return StartResult(self.server(), initialized=False, started=False, pid=state.pid)
+        if not port_is_free(self.port):
+            raise PortInUseError(
+                f"port {self.port} on 127.0.0.1 is in use by another process;"
+                " free it or choose another port (LOCAL_PG_PORT)"
+            )
+        prefix = _as_server_user()
+        self._prepare_directories(prefix)
+        initialized = False
+        if not state.initialized:
+            _run(
+                [
+                    *prefix,
+                    str(bindir / "initdb"),
+                    *("-D", str(self.data), "-U", "postgres", "--auth=trust"),
+                    *("--encoding=UTF8", "--locale=C"),
+                ],
+                "initdb",
+            )
+            initialized = True
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets}"
+        result = subprocess.run(
+            [
+                *prefix,
+                str(bindir / "pg_ctl"),
+                *("-D", str(self.data), "-l", str(self.logfile), "-o", options),
+                *("-w", "-t", "60", "start"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            log = self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+            last = log.strip().splitlines()[-1:] or [result.stderr.strip()]
+            raise PostgresUnavailableError(f"pg_ctl start failed: {last[0]} (log: {self.logfile})")
+        pid, _port = self._postmaster()
+        return StartResult(self.server(), initialized=initialized, started=True, pid=pid or 0)
+
+    def _prepare_directories(self, prefix: list[str]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.sockets.mkdir(exist_ok=True)
+        if not prefix:
+            return
+        for path in (self.root, self.sockets):
+            shutil.chown(path, user="postgres", group="postgres")
+        check = subprocess.run([*prefix, "test", "-w", str(self.root)], check=False)
+        if check.returncode != 0:
+            raise PostgresUnavailableError(
+                f"the postgres OS user cannot write to {self.root}: a parent directory is not"
+                " searchable by it; use a directory under a world-searchable path"
+            )
+
+    def stop(self) -> bool:
+        """Stop the server (fast shutdown, waited for); False if it was not running."""
+        state = self.status()
+        if not state.running:
+            return False
+        bindir = self._bindir()
+        _run(
+            [
+                *_as_server_user(),
+                str(bindir / "pg_ctl"),
+                *("-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop"),
+            ],
+            "pg_ctl stop",
+        )
+        assert state.pid is not None
+        if process_alive(state.pid):
+            raise PostgresUnavailableError(f"postmaster {state.pid} still runs after pg_ctl stop")
+        return True
+
+    def wipe(self) -> None:
+        """Stop the server and delete the directory with all its data."""
+        self.stop()
+        if self.root.exists():
+            shutil.rmtree(self.root)
+
+
+def process_alive(pid: int) -> bool:
+    """The process exists and is not a zombie (an exited child nobody has reaped yet)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
