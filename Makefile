@@ -15,7 +15,7 @@ MIGRATIONS ?= migrations
 
 .PHONY: help install synth test lint diff deploy snapshot-update bench clean \
         migrate-create migrate-up migrate-down migrate-version migrate-plan squawk \
-        backup db-dump db-restore
+        backup db-dump db-restore local local-down local-reset
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -101,3 +101,12 @@ db-restore: ## Local PostgreSQL: restore DUMP into DATABASE_URL in one transacti
 
 clean: ## Remove build output (keeps the venv and node_modules)
 	@rm -rf cdk.out .mypy_cache .ruff_cache
+
+local: install ## Local data layer: PostgreSQL (migrated) + DynamoDB (moto) from the stack; writes .env
+	@$(PY) -m devtools.local up
+
+local-down: install ## Stop the local data layer (keeps its data in .local/)
+	@$(PY) -m devtools.local down
+
+local-reset: install ## Stop the local data layer and wipe .local/
+	@$(PY) -m devtools.local reset
