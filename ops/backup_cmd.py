@@ -266,6 +266,7 @@ def _list_text(
         lines += [
             f"  {item.created.astimezone(UTC):%Y-%m-%d %H:%M} UTC  "
             f"{item.status:<10} {item.source:<10} {item.arn}"
+            + ("  (continuous: point-in-time restore)" if item.continuous else "")
             for item in mine
         ] or ["  (no backups)"]
     lines.append("running:" if running else "running: none")

@@ -248,6 +248,11 @@ class BackupItem:
     def good(self) -> bool:
         return normalize_state(self.status) == COMPLETED
 
+    @property
+    def continuous(self) -> bool:
+        """A continuous (point-in-time) recovery point: its creation date is when it began."""
+        return ":recovery-point:continuous:" in self.arn
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "resource": self.resource,
@@ -256,6 +261,7 @@ class BackupItem:
             "created": self.created.astimezone(UTC).isoformat(),
             "status": self.status,
             "good": self.good,
+            "continuous": self.continuous,
             "size_bytes": self.size_bytes,
         }
 
@@ -263,8 +269,16 @@ class BackupItem:
 def newest_good_age_hours(
     items: Iterable[BackupItem], resource: Resource, now: datetime
 ) -> float | None:
-    """Hours since the newest good backup of ``resource`` (None: there is none)."""
-    times = [item.created for item in items if item.resource == resource and item.good]
+    """Hours since the newest good snapshot-type backup of ``resource`` (None: there is none).
+
+    Continuous recovery points are left out: they are created once and then
+    follow the resource, so their creation date says nothing about freshness.
+    """
+    times = [
+        item.created
+        for item in items
+        if item.resource == resource and item.good and not item.continuous
+    ]
     if not times:
         return None
     return round((now - max(times)).total_seconds() / 3600, 1)
