@@ -29,9 +29,12 @@ from tests.ops._helpers import (
     TABLE,
     VAULT,
     Deployed,
+    create_resources,
     deploy,
     json_out,
     one_error_line,
+    publish_stack,
+    published,
 )
 from tests.ops.conftest import RunOps
 
@@ -153,6 +156,21 @@ def test_status_of_a_failed_job_exits_4_and_of_a_restore_job_0(
     assert restore.stdout == f"restore job {JOB_2}: COMPLETED -> arn:new\n"
 
 
+def test_status_wait_polls_until_the_job_ends(stubbed: Stubbed, run_ops: RunOps) -> None:
+    job(stubbed, JOB_1, "CREATED")
+    job(stubbed, JOB_1, "RUNNING", PercentDone="50.0")
+    job(stubbed, JOB_1, "COMPLETED", RecoveryPointArn=RECOVERY_POINT)
+    result = run_ops(
+        "backup", "status", JOB_1, "--wait", "--poll-seconds", "0", connect=stubbed.connect
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"backup: backup job {JOB_1}: CREATED",
+        f"backup: backup job {JOB_1}: RUNNING (50.0%)",
+        f"backup: backup job {JOB_1}: COMPLETED -> {RECOVERY_POINT}",
+    ]
+
+
 def test_unknown_job(stubbed: Stubbed, run_ops: RunOps) -> None:
     for operation, key in (
         ("describe_backup_job", "BackupJobId"),
@@ -195,6 +213,22 @@ def test_access_denied_without_details_names_the_operation(
         one_error_line(result)
         == "error: access denied: missing permission backup:DescribeBackupJob"
     )
+
+
+def test_ssm_denied_falls_back_to_the_stack_outputs(moto: MotoServer, run_ops: RunOps) -> None:
+    """SSM GetParametersByPath is stubbed (moto cannot deny access); CloudFormation is moto's."""
+    resources = create_resources(moto)
+    publish_stack(moto, published(resources, backups=False))
+    ssm = boto3.client(
+        "ssm", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    aws = Aws(REGION, lambda service: ssm if service == "ssm" else moto.client(service))
+    with Stubber(ssm) as stubber:
+        stubber.add_client_error("get_parameters_by_path", "AccessDeniedException", "no", 400)
+        result = run_ops("backup", "list", "--env", "dev", "--json", connect=lambda args: aws)
+        stubber.assert_no_pending_responses()
+    assert result.returncode == 0, result.stderr
+    assert json_out(result)["source"] == "stack DatabaseStack-dev"
 
 
 def test_expired_token(stubbed: Stubbed, run_ops: RunOps) -> None:

@@ -7,7 +7,17 @@ HTTP; ``test_native_cli`` covers the same code run as a subprocess.
 from __future__ import annotations
 
 from tests.fixtures.moto_server import MotoServer
-from tests.ops._helpers import CLUSTER, ENV, TABLE, deploy, json_out, one_error_line
+from tests.ops._helpers import (
+    CLUSTER,
+    ENV,
+    TABLE,
+    create_resources,
+    deploy,
+    json_out,
+    one_error_line,
+    publish_ssm,
+    published,
+)
 from tests.ops.conftest import RunOps
 
 
@@ -150,3 +160,13 @@ def test_every_subcommand_help_lists_its_options(run_ops: RunOps) -> None:
             assert flag in text.stdout, (group, name, flag)
     restore = run_ops("restore", "--help")
     assert "dynamodb" in restore.stdout and "aurora" in restore.stdout
+
+
+def test_custom_ssm_prefix(moto: MotoServer, run_ops: RunOps) -> None:
+    resources = create_resources(moto)
+    publish_ssm(moto, published(resources, backups=False), prefix="/teams/data/dev")
+    default = run_ops("backup", "list", "--env", ENV)
+    assert default.returncode == 6  # nothing under /appdata/dev, no stack
+    custom = run_ops("backup", "list", "--env", ENV, "--ssm-prefix", "/teams/data/dev/", "--json")
+    assert custom.returncode == 0, custom.stderr
+    assert json_out(custom)["source"] == "SSM /teams/data/dev/"

@@ -209,6 +209,15 @@ def test_newest_good_age_ignores_bad_and_other_resources() -> None:
     assert newest_good_age_hours(items, "dynamodb", NOW) == 26.0
     assert newest_good_age_hours(items, "aurora", NOW) == 3.2
     assert newest_good_age_hours(items[:3], "aurora", NOW) is None
+    continuous = BackupItem(
+        "aurora",
+        "aws-backup",
+        "arn:aws:backup:eu-west-1:1:recovery-point:continuous:cluster-abc-1234",
+        NOW - timedelta(hours=0.5),
+        "COMPLETED",
+    )
+    assert continuous.continuous and continuous.to_dict()["continuous"] is True
+    assert newest_good_age_hours([*items, continuous], "aurora", NOW) == 3.2
 
 
 def test_wait_all_reports_changes_and_stops_when_all_ended() -> None:
