@@ -83,8 +83,8 @@ migrate-version: install ## Show DATABASE_URL's migration version
 migrate-plan: install ## Show what `migrate-up` would apply, without applying it
 	@$(PY) -m ops migrate plan --dir $(MIGRATIONS)
 
-backup: install ## On-demand AWS Backup job(s), waited for: make backup ENV=prod TARGET=all
-	@$(PY) -m ops backup start --env $(ENV) --target $(or $(TARGET),all) --wait
+backup: install ## On-demand backup, waited for: make backup ENV=prod TARGET=all [NATIVE=1]
+	@$(PY) -m ops backup start --env $(ENV) --target $(or $(TARGET),all) $(if $(NATIVE),--native) --wait
 
 DUMP ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ).sql
 db-dump: ## Local PostgreSQL: pg_dump DATABASE_URL to DUMP (default backups/<UTC time>.sql)
