@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -24,8 +25,13 @@ _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 _CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
+@lru_cache(maxsize=64)
 def to_pyformat(sql: str) -> str:
-    """Rewrite ``:name`` placeholders as ``%(name)s`` and escape literal ``%`` for psycopg."""
+    """Rewrite ``:name`` placeholders as ``%(name)s`` and escape literal ``%`` for psycopg.
+
+    Cached: only the engine's few bookkeeping statements have parameters, and they
+    are sent once or twice per migration file.
+    """
     return _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
@@ -54,21 +60,24 @@ def _plain(value: Any) -> SqlValue:
 class _ConnectionExecutor:
     def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         self._conn = conn
+        # One cursor for every statement: results are fetched before execute returns,
+        # so nothing is left on it, and a new cursor per statement was measurable.
+        self._cursor = conn.cursor()
 
     def execute(
         self, sql: str, params: Params | None = None, *, long_running: bool = False
     ) -> list[Row]:
         # A direct connection has no per-call limit, so long_running needs nothing here.
         del long_running
-        with self._conn.cursor() as cur:
-            if params is None:
-                # No parameters: psycopg sends the text as it is (no % escaping, no rewriting).
-                cur.execute(sql)
-            else:
-                cur.execute(to_pyformat(sql), dict(params))
-            if cur.description is None:
-                return []
-            return [tuple(_plain(v) for v in row) for row in cur.fetchall()]
+        cur = self._cursor
+        if params is None:
+            # No parameters: psycopg sends the text as it is (no % escaping, no rewriting).
+            cur.execute(sql)
+        else:
+            cur.execute(to_pyformat(sql), dict(params))
+        if cur.description is None:
+            return []
+        return [tuple(_plain(v) for v in row) for row in cur.fetchall()]
 
 
 class PsycopgTransport(_ConnectionExecutor):
@@ -98,8 +107,9 @@ class PsycopgTransport(_ConnectionExecutor):
 
     @contextmanager
     def transaction(self) -> Iterator[Executor]:
+        # Statements on this connection inside the block belong to the transaction.
         with self._conn.transaction():
-            yield _ConnectionExecutor(self._conn)
+            yield self
 
     def close(self) -> None:
         self._conn.close()
