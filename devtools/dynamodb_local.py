@@ -328,6 +328,11 @@ class MotoProcess:
 
     def start(self) -> tuple[int, bool]:
         """(pid, started now); idempotent: a running server is left alone."""
+        return self.launch().wait()
+
+    def launch(self) -> PendingStart:
+        """Check and spawn now, wait for readiness later (`PendingStart.wait`), so that the
+        caller can do other work while moto imports; `PendingStart.abort` kills it."""
         state = self.status()
         if state.running:
             assert state.pid is not None
@@ -336,7 +341,7 @@ class MotoProcess:
                     f"the local moto server (pid {state.pid}) already runs on port {state.port},"
                     f" not {self.port}; stop it first (make local-down)"
                 )
-            return state.pid, False
+            return PendingStart(self, None, state.pid)
         self.pidfile.unlink(missing_ok=True)
         if not port_is_free(self.port, self.host):
             raise LocalDynamoError(
@@ -353,18 +358,7 @@ class MotoProcess:
                 cwd=self.directory,
                 start_new_session=True,  # survives the shell / make that started it
             )
-        try:
-            self._wait_ready(process)
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
-        tmp = self.pidfile.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": process.pid, "port": self.port}))
-        tmp.replace(self.pidfile)
-        # Not waited for: it runs on after this process exits, and its parent becomes init.
-        process.returncode = 0
-        return process.pid, True
+        return PendingStart(self, process, process.pid)
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
         give_up_at = time.monotonic() + STARTUP_TIMEOUT
@@ -417,6 +411,39 @@ class MotoProcess:
             raise LocalDynamoError(f"moto server {state.pid} did not stop")
         self.pidfile.unlink(missing_ok=True)
         return True
+
+
+@dataclass
+class PendingStart:
+    """A moto server being started (``process``), or already running (``process`` None)."""
+
+    moto: MotoProcess
+    process: subprocess.Popen[bytes] | None
+    pid: int
+
+    def wait(self) -> tuple[int, bool]:
+        """(pid, started now) once it answers; the pid file is written then."""
+        if self.process is None:
+            return self.pid, False
+        try:
+            self.moto._wait_ready(self.process)
+        except BaseException:
+            self.abort()
+            raise
+        tmp = self.moto.pidfile.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": self.pid, "port": self.moto.port}))
+        tmp.replace(self.moto.pidfile)
+        # Not waited for: it runs on after this process exits, and its parent becomes init.
+        self.process.returncode = 0
+        self.process = None
+        return self.pid, True
+
+    def abort(self) -> None:
+        """Kill a server this launch started and has not handed over yet."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
 
 
 def _is_moto(pid: int) -> bool:

@@ -195,6 +195,7 @@ def test_port_in_use_is_one_clear_line(local: Local) -> None:
         line = _one_error_line(local.run("up"))
     assert f"port {local.pg_port} on 127.0.0.1 is in use by another process" in line
     assert "LOCAL_PG_PORT" in line
+    assert _no_process_mentions(f"-p {local.dynamodb_port}")  # moto, launched first, is gone
 
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", local.dynamodb_port))
@@ -210,6 +211,7 @@ def test_missing_postgresql_binaries_is_one_clear_line(local: Local) -> None:
     line = _one_error_line(local.run("up", LOCAL_PG_BINDIR=str(local.base / "nothing")))
     assert "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found" in line
     assert "apt package `postgresql`" in line
+    assert _no_process_mentions(f"-p {local.dynamodb_port}")
 
 
 def test_template_that_no_longer_serves_the_patterns_is_refused(
