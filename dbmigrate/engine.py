@@ -16,6 +16,10 @@ What this engine adds, and why:
   sessions: a session lock would not survive from one call to the next.
 * ``schema_migrations_history`` records each applied file's sha256; a file
   edited after it was applied is refused before anything runs.
+* A transport that can (psycopg) gets each transactional file in ONE round
+  trip (``ScriptExecutor``); when it fails, the file is re-run statement by
+  statement in a transaction that is always rolled back, only to name the
+  failing statement, so the error reads as if it had been sent piecewise.
 * Files declared ``-- migrate:no-transaction`` (CREATE INDEX CONCURRENTLY...)
   follow golang-migrate's dirty protocol: write (version, dirty), run the
   statements in autocommit, write (version, clean). A dirty database refuses
@@ -27,6 +31,7 @@ The engine never imports pglast: the Lambda loads a precompiled bundle.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
@@ -46,7 +51,7 @@ from dbmigrate.errors import (
     excerpt,
 )
 from dbmigrate.model import Migration, Script
-from dbmigrate.transport import Executor, Params, SqlValue, Transport
+from dbmigrate.transport import Executor, Params, ScriptExecutor, SqlValue, Transport
 
 log = logging.getLogger("dbmigrate")
 
@@ -110,6 +115,29 @@ _CLEAR_STATE_SQL = (
     "DELETE FROM schema_migrations",
     f"WITH {_HISTORY_CTE} DELETE FROM schema_migrations",
 )
+
+
+_LEXICAL_SETTINGS = re.compile(
+    r"standard_conforming_strings|backslash_quote|client_encoding", re.IGNORECASE
+)
+"""Settings that change how PostgreSQL reads the text of later statements. A
+multi-statement query is read whole before its first statement runs, so a file
+that mentions one of them is sent a statement at a time."""
+
+
+class _BatchError(Exception):
+    """A file sent in one round trip failed; its transaction is rolled back as this leaves it."""
+
+    def __init__(self, cause: Exception, step: Step, script: Script, before: int | None) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.step = step
+        self.script = script
+        self.before = before
+
+
+class _RollBackError(Exception):
+    """Raised at the end of the diagnostic re-run so that its transaction never commits."""
 
 
 @dataclass(frozen=True)
@@ -396,6 +424,9 @@ class Engine:
                     committing = True
         except MigrationError:
             raise
+        except _BatchError as failed:
+            located = self._locate_failure(failed)
+            raise located from located.__cause__
         except Exception as exc:
             if not committing or step is None:
                 raise
@@ -454,6 +485,59 @@ class Engine:
         return AppliedStep(step.version, step.name, step.direction, step.file, duration)
 
     def _execute_script(
+        self,
+        executor: Executor,
+        script: Script,
+        step: Step,
+        before: int | None,
+        *,
+        long_running: bool,
+    ) -> None:
+        statements = script.statements
+        if (
+            script.transactional
+            and len(statements) > 1
+            and isinstance(executor, ScriptExecutor)
+            and not any(_LEXICAL_SETTINGS.search(s.sql) for s in statements)
+        ):
+            try:
+                executor.execute_script([s.sql for s in statements])
+            except Exception as exc:
+                raise _BatchError(exc, step, script, before) from exc
+            return
+        self._execute_statements(executor, script, step, before, long_running=long_running)
+
+    def _locate_failure(self, failed: _BatchError) -> StatementError:
+        """The error a file sent in one round trip gets: which statement failed, and why.
+
+        Its transaction is already rolled back. The file is run again a statement
+        at a time, under the lock and timeouts of a step, and that transaction is
+        rolled back whatever happens: nothing is applied and the state and history
+        tables are not written. If the recorded state moved meanwhile, or the re-run
+        does not fail (a failure that depends on timing), the original error is
+        reported for the file as a whole.
+        """
+        step, script, before = failed.step, failed.script, failed.before
+        try:
+            with self._transport.transaction() as tx:
+                tx.execute(self._lock_and_limit_sql)
+                if _read_state(tx) == VersionState(before, dirty=False):
+                    self._execute_statements(tx, script, step, before, long_running=False)
+                raise _RollBackError
+        except StatementError as located:
+            return located
+        except _RollBackError:
+            pass
+        except Exception as exc:  # the connection itself failed: report the original error
+            log.warning("re-running %s to find its failing statement failed: %s", step.file, exc)
+        error = StatementError(
+            f"{script.path}: failed: {db_error_text(failed.cause)}; nothing from this file was "
+            f"applied, the database is still at version {_show(before)}"
+        )
+        error.__cause__ = failed.cause
+        return error
+
+    def _execute_statements(
         self,
         executor: Executor,
         script: Script,

@@ -8,9 +8,9 @@ maps them to its driver's style. Migration statements are sent without params.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 SqlValue = str | int | float | bool | None
 Row = tuple[SqlValue, ...]
@@ -23,6 +23,23 @@ class Executor(Protocol):
     def execute(
         self, sql: str, params: Params | None = None, *, long_running: bool = False
     ) -> list[Row]: ...
+
+
+@runtime_checkable
+class ScriptExecutor(Protocol):
+    """Optional: a transaction executor that can run a whole script in one round trip.
+
+    ``execute_script`` runs ``statements`` (without their trailing semicolons) in
+    order, inside the executor's open transaction, as if each had been sent by
+    ``execute``; it returns nothing, and when one fails it raises that statement's
+    error, which aborts the transaction. It need not say which statement failed:
+    the engine finds out by re-running the script statement by statement in a
+    transaction it rolls back. Only transactional scripts are sent this way. A
+    transport without it (the Data API: one statement per call) gets one
+    ``execute`` per statement.
+    """
+
+    def execute_script(self, statements: Sequence[str]) -> None: ...
 
 
 class Transport(Executor, Protocol):

@@ -3,24 +3,31 @@
 The connection is in autocommit mode so that ``execute`` on the transport runs
 each statement on its own (what non-transactional migrations need), while
 ``transaction()`` wraps a block in BEGIN/COMMIT with ``conn.transaction()``.
+Inside a transaction, ``execute_script`` sends a whole migration file in one
+round trip (see ``dbmigrate.transport.ScriptExecutor``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from dbmigrate.errors import ConnectError, InvalidConnectionStringError, one_line
 from dbmigrate.transport import Executor, Params, Row, SqlValue
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 """``:name`` not preceded by a colon or word character, so ``x::text`` casts are left alone."""
+
+_SCRIPT_SEPARATOR = "\n;\n"
+"""Between two statements, on a line of its own: a statement ending in a ``-- comment``
+would swallow a semicolon appended to its last line."""
 
 _CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
@@ -78,6 +85,22 @@ class _ConnectionExecutor:
         if cur.description is None:
             return []
         return [tuple(_plain(v) for v in row) for row in cur.fetchall()]
+
+    def execute_script(self, statements: Sequence[str]) -> None:
+        """Run a transactional file's statements as ONE query: one round trip per file.
+
+        A query without parameters goes over the simple query protocol, which takes
+        several statements (psycopg uses the extended protocol, one statement only,
+        when there are parameters, a binary result format or a prepared statement:
+        ``prepare=False`` rules the last out). PostgreSQL >= 13 applies
+        statement_timeout to each statement of such a query separately. Only inside
+        ``transaction()``: in autocommit, the server would wrap the whole query in
+        one implicit transaction, which non-transactional files must not get.
+        """
+        if self._conn.info.transaction_status == TransactionStatus.IDLE:
+            raise RuntimeError("execute_script needs an open transaction")
+        if statements:
+            self._cursor.execute(_SCRIPT_SEPARATOR.join(statements), prepare=False)
 
 
 class PsycopgTransport(_ConnectionExecutor):
