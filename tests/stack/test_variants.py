@@ -12,6 +12,7 @@ from tests.fixtures.synth import cdk_json_context, synthesize
 
 ACCOUNT = "123456789012"
 VPC_ID = "vpc-0123456789abcdef0"
+DR_VAULT = "arn:aws:backup:eu-central-1:123456789012:backup-vault:appdata-dr"
 LOOKUP_KEY = (
     f"vpc-provider:account={ACCOUNT}:filter.vpc-id={VPC_ID}:region=eu-west-1"
     ":returnAsymmetricSubnets=true"
@@ -61,6 +62,10 @@ def existing_vpc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "readers": 2,
         },
         network={"vpc_id": VPC_ID},
+        backup={
+            "dr_copy": {"vault_arn": DR_VAULT, "retention_days": 60},
+            "notification_emails": ["oncall@example.com"],
+        },
     )
 
 
@@ -100,3 +105,22 @@ def test_readers_and_replica_region(existing_vpc: dict[str, Any]) -> None:
         "eu-central-1",
         "eu-west-1",
     ]
+
+
+def test_scheduled_recovery_points_are_copied_to_the_dr_vault(existing_vpc: dict[str, Any]) -> None:
+    scheduled = [
+        p["Properties"]["BackupPlan"]
+        for p in of_type(existing_vpc, "AWS::Backup::BackupPlan")
+        if p["Properties"]["BackupPlan"]["BackupPlanName"] == "appdata_shared_scheduled"
+    ]
+    (plan,) = scheduled
+    for rule in plan["BackupPlanRule"]:
+        assert rule["CopyActions"] == [
+            {"DestinationBackupVaultArn": DR_VAULT, "Lifecycle": {"DeleteAfterDays": 60}}
+        ]
+
+
+def test_configured_emails_subscribe_to_the_alert_topic(existing_vpc: dict[str, Any]) -> None:
+    (subscription,) = of_type(existing_vpc, "AWS::SNS::Subscription")
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "oncall@example.com"
