@@ -57,18 +57,9 @@ def register(groups: Any) -> None:
     backup.set_defaults(handler=_handler, connect=None)
     commands = backup.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = commands.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            epilog=exit_codes.HELP,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        command.add_aws_options(parser, suppress=True)
-        return parser
-
-    start = add("start", "start an on-demand backup of the table, the cluster or both")
+    start = command.add_subcommand(
+        commands, "start", "start an on-demand backup of the table, the cluster or both"
+    )
     command.add_env_options(start)
     start.add_argument(
         "--target", required=True, choices=("dynamodb", "aurora", "all"), help="what to back up"
@@ -87,10 +78,14 @@ def register(groups: Any) -> None:
     )
     command.add_wait_options(start, "backups")
 
-    listing = add("list", "list recovery points, native backups and running jobs, with ages")
+    listing = command.add_subcommand(
+        commands, "list", "list recovery points, native backups and running jobs, with ages"
+    )
     command.add_env_options(listing)
 
-    status = add("status", "show (or --wait for) a backup/restore job, DynamoDB backup or snapshot")
+    status = command.add_subcommand(
+        commands, "status", "show (or --wait for) a backup/restore job, DynamoDB backup or snapshot"
+    )
     status.add_argument(
         "job_id",
         metavar="JOB_ID",

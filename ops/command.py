@@ -57,6 +57,19 @@ def add_aws_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+def add_subcommand(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand parser with the shared exit-code epilog and the AWS options."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=exit_codes.HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_aws_options(parser, suppress=True)
+    return parser
+
+
 def add_env_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     parser.add_argument(
         "--env",

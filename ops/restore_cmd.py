@@ -68,14 +68,7 @@ def register(groups: Any) -> None:
         ("aurora", "--to-cluster", "cluster"),
     ):
         help_text = f"restore the {what} into a new {what}"
-        parser = commands.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            epilog=exit_codes.HELP,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        command.add_aws_options(parser, suppress=True)
+        parser = command.add_subcommand(commands, name, help_text)
         command.add_env_options(parser)
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument(
