@@ -6,7 +6,7 @@ Nothing here calls AWS, so every rule is tested without an emulator.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -30,6 +30,13 @@ _ARN = re.compile(r"arn:aws[a-z-]*:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*
 _UUID = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
 
 RestorePath = Literal["aws-backup", "native"]
+
+Clock = Callable[[], datetime]
+"""Where ``backup start`` and ``backup list`` read the time: a parameter, so tests can fix it."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def native_backup_name(env: str, now: datetime) -> str:

@@ -1,0 +1,132 @@
+"""``python -m ops backup start``: on-demand backups of the table, the cluster or both.
+
+An AWS Backup job into the stack's vault with the stack's backup role, or with
+``--native`` DynamoDB CreateBackup / RDS CreateDBClusterSnapshot. Table,
+cluster, vault and role come from what DatabaseStack-ENV published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from typing import Any
+
+from ops import command, exit_codes, jobs
+from ops.aws import Aws, OpsError, call
+from ops.backups import (
+    RESOURCES,
+    Clock,
+    JobStatus,
+    Resource,
+    native_backup_name,
+    utc_now,
+)
+from ops.command import Outcome
+from ops.discovery import Deployment
+
+
+def cmd_start(args: argparse.Namespace, aws: Aws, clock: Clock = utc_now) -> Outcome:
+    if args.native and args.retention_days is not None:
+        raise OpsError(
+            "--retention-days applies to AWS Backup jobs; native backups are kept until deleted",
+            exit_codes.USAGE,
+        )
+    deployment = command.find_deployment(aws, args)
+    targets: tuple[Resource, ...] = RESOURCES if args.target == "all" else (args.target,)
+    progress = jobs.stderr_progress("backup")
+    started: list[tuple[JobStatus, jobs.Poll]] = []
+    for target in targets:
+        if args.native:
+            status, poll = _start_native(
+                aws, deployment, target, native_backup_name(args.env, clock())
+            )
+        else:
+            status, poll = _start_aws_backup(aws, deployment, target, args.retention_days)
+        progress(f"started {status.line()}")
+        started.append((status, poll))
+    statuses = [status for status, _ in started]
+    if args.wait:
+        statuses = jobs.wait_all(
+            [poll for _, poll in started], interval=args.poll_seconds, progress=progress
+        )
+    return Outcome(
+        {"env": args.env, "region": aws.region, "jobs": [s.to_dict() for s in statuses]},
+        "\n".join(s.line() for s in statuses),
+        jobs.exit_code_of(statuses),
+    )
+
+
+def _start_aws_backup(
+    aws: Aws, deployment: Deployment, target: Resource, retention_days: int | None
+) -> tuple[JobStatus, jobs.Poll]:
+    vault, role = deployment.require_vault()
+    arn = deployment.table_arn if target == "dynamodb" else deployment.cluster_arn
+    params: dict[str, Any] = {
+        "BackupVaultName": vault,
+        "ResourceArn": arn,
+        "IamRoleArn": role,
+        "IdempotencyToken": str(uuid.uuid4()),
+    }
+    if retention_days is not None:
+        params["Lifecycle"] = {"DeleteAfterDays": retention_days}
+    answer = call(aws, "backup", "StartBackupJob", not_found=f"vault {vault} or {arn}", **params)
+    job_id = str(answer["BackupJobId"])
+
+    def poll() -> JobStatus:
+        status = jobs.backup_job(aws, job_id)
+        if status is None:
+            raise OpsError(f"backup job {job_id} vanished in {aws.region}", exit_codes.NOT_FOUND)
+        return status
+
+    status = JobStatus(
+        kind="backup job",
+        job_id=job_id,
+        raw_state="CREATED",
+        resource=arn,
+        result=answer.get("RecoveryPointArn"),
+    )
+    return status, poll
+
+
+def _start_native(
+    aws: Aws, deployment: Deployment, target: Resource, name: str
+) -> tuple[JobStatus, jobs.Poll]:
+    if target == "dynamodb":
+        table = deployment.table_name
+        answer = call(
+            aws,
+            "dynamodb",
+            "CreateBackup",
+            TableName=table,
+            BackupName=name,
+            not_found=f"table {table}",
+        )
+        details = answer["BackupDetails"]
+        arn = str(details["BackupArn"])
+        status = JobStatus(
+            kind="dynamodb backup",
+            job_id=arn,
+            raw_state=str(details["BackupStatus"]),
+            resource=deployment.table_arn,
+            result=arn,
+        )
+        return status, lambda: jobs.dynamodb_backup(aws, arn)
+    cluster = deployment.cluster_id
+    answer = call(
+        aws,
+        "rds",
+        "CreateDBClusterSnapshot",
+        DBClusterIdentifier=cluster,
+        DBClusterSnapshotIdentifier=name,
+        Tags=[{"Key": "created-by", "Value": "ops-cli"}],
+        not_found=f"cluster {cluster}",
+    )
+    snapshot = answer["DBClusterSnapshot"]
+    status = JobStatus(
+        kind="cluster snapshot",
+        job_id=name,
+        raw_state=str(snapshot.get("Status", "creating")),
+        resource=deployment.cluster_arn,
+        result=snapshot.get("DBClusterSnapshotArn"),
+    )
+    return status, lambda: jobs.rds_snapshot(aws, name)

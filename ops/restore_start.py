@@ -1,0 +1,198 @@
+"""``python -m ops restore dynamodb|aurora``: restore a backup into a NEW table or cluster.
+
+AWS Backup recovery points go through StartRestoreJob (with the recovery
+point's own restore metadata and the stack's backup role); native DynamoDB
+backups through RestoreTableFromBackup; native cluster snapshots through
+RestoreDBClusterFromSnapshot; ``--point-in-time`` through the services' own
+point-in-time restore of the live resource.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from ops import command, exit_codes, jobs
+from ops.aws import Aws, OpsError, call
+from ops.backups import (
+    JobStatus,
+    aurora_restore_metadata,
+    check_cluster_identifier,
+    check_table_name,
+    dynamodb_restore_metadata,
+    native_cluster_params,
+    parse_point_in_time,
+    refuse_live,
+    restore_path,
+)
+from ops.command import Outcome
+from ops.discovery import Deployment
+
+TABLE_NOTE = (
+    "a restored table does not inherit PITR, TTL, auto scaling, streams or tags: "
+    "set them if the table is to be kept"
+)
+
+
+def cluster_note(cluster: str) -> str:
+    return (
+        f"a restore creates the cluster only: add an instance before connecting, e.g. "
+        f"`aws rds create-db-instance --db-cluster-identifier {cluster} "
+        f"--db-instance-identifier {cluster}-writer --db-instance-class db.serverless "
+        f"--engine aurora-postgresql` once the cluster is available"
+    )
+
+
+def cmd_dynamodb(args: argparse.Namespace, aws: Aws) -> Outcome:
+    target = check_table_name(args.to_table)
+    deployment = command.find_deployment(aws, args)
+    refuse_live(target, deployment.table_name, what="table", case_sensitive=True)
+    if args.point_in_time is not None:
+        moment = parse_point_in_time(args.point_in_time, datetime.now(UTC))
+        when: dict[str, Any] = (
+            {"UseLatestRestorableTime": True} if moment is None else {"RestoreDateTime": moment}
+        )
+        call(
+            aws,
+            "dynamodb",
+            "RestoreTableToPointInTime",
+            SourceTableName=deployment.table_name,
+            TargetTableName=target,
+            not_found=f"table {deployment.table_name}",
+            **when,
+        )
+        first, poll = _table_started(aws, target)
+    elif restore_path(args.recovery_point, "dynamodb") == "native":
+        call(
+            aws,
+            "dynamodb",
+            "RestoreTableFromBackup",
+            TargetTableName=target,
+            BackupArn=args.recovery_point,
+            not_found=f"backup {args.recovery_point}",
+        )
+        first, poll = _table_started(aws, target)
+    else:
+        first, poll = _start_restore_job(
+            aws,
+            deployment,
+            args.recovery_point,
+            "DynamoDB",
+            lambda base: dynamodb_restore_metadata(base, target),
+        )
+    return _finish(args, aws, first, poll, target=target, note=TABLE_NOTE)
+
+
+def cmd_aurora(args: argparse.Namespace, aws: Aws) -> Outcome:
+    target = check_cluster_identifier(args.to_cluster)
+    deployment = command.find_deployment(aws, args)
+    refuse_live(target, deployment.cluster_id, what="cluster", case_sensitive=False)
+    live = call(
+        aws,
+        "rds",
+        "DescribeDBClusters",
+        DBClusterIdentifier=deployment.cluster_id,
+        not_found=f"cluster {deployment.cluster_id}",
+    )["DBClusters"][0]
+    placement = native_cluster_params(live)
+    if args.point_in_time is not None:
+        moment = parse_point_in_time(args.point_in_time, datetime.now(UTC))
+        when: dict[str, Any] = (
+            {"UseLatestRestorableTime": True} if moment is None else {"RestoreToTime": moment}
+        )
+        del placement["Engine"]  # not a parameter of the point-in-time restore
+        call(
+            aws,
+            "rds",
+            "RestoreDBClusterToPointInTime",
+            DBClusterIdentifier=target,
+            SourceDBClusterIdentifier=deployment.cluster_id,
+            not_found=f"cluster {deployment.cluster_id}",
+            **when,
+            **placement,
+        )
+        first, poll = _cluster_started(aws, target)
+    elif restore_path(args.recovery_point, "aurora") == "native":
+        call(
+            aws,
+            "rds",
+            "RestoreDBClusterFromSnapshot",
+            DBClusterIdentifier=target,
+            SnapshotIdentifier=args.recovery_point,
+            not_found=f"cluster snapshot {args.recovery_point}",
+            **placement,
+        )
+        first, poll = _cluster_started(aws, target)
+    else:
+        first, poll = _start_restore_job(
+            aws,
+            deployment,
+            args.recovery_point,
+            "Aurora",
+            lambda base: aurora_restore_metadata(base, target, live),
+        )
+    return _finish(args, aws, first, poll, target=target, note=cluster_note(target))
+
+
+def _start_restore_job(
+    aws: Aws, deployment: Deployment, recovery_point: str, resource_type: str, metadata: Any
+) -> tuple[JobStatus, jobs.Poll]:
+    """GetRecoveryPointRestoreMetadata, then StartRestoreJob with it adjusted by ``metadata``."""
+    vault, role = deployment.require_vault()
+    base = call(
+        aws,
+        "backup",
+        "GetRecoveryPointRestoreMetadata",
+        BackupVaultName=vault,
+        RecoveryPointArn=recovery_point,
+        not_found=f"recovery point {recovery_point} in vault {vault}",
+    ).get("RestoreMetadata", {})
+    answer = call(
+        aws,
+        "backup",
+        "StartRestoreJob",
+        RecoveryPointArn=recovery_point,
+        Metadata=metadata(base),
+        IamRoleArn=role,
+        ResourceType=resource_type,
+        IdempotencyToken=str(uuid.uuid4()),
+        not_found=f"recovery point {recovery_point}",
+    )
+    job_id = str(answer["RestoreJobId"])
+
+    def poll() -> JobStatus:
+        status = jobs.restore_job(aws, job_id)
+        if status is None:
+            raise OpsError(f"restore job {job_id} vanished in {aws.region}", exit_codes.NOT_FOUND)
+        return status
+
+    first = JobStatus(
+        kind="restore job", job_id=job_id, raw_state="PENDING", resource=recovery_point
+    )
+    return first, poll
+
+
+def _table_started(aws: Aws, table: str) -> tuple[JobStatus, jobs.Poll]:
+    first = JobStatus(kind="table restore", job_id=table, raw_state="CREATING")
+    return first, lambda: jobs.dynamodb_table(aws, table)
+
+
+def _cluster_started(aws: Aws, cluster: str) -> tuple[JobStatus, jobs.Poll]:
+    first = JobStatus(kind="cluster restore", job_id=cluster, raw_state="creating")
+    return first, lambda: jobs.rds_cluster(aws, cluster)
+
+
+def _finish(
+    args: argparse.Namespace, aws: Aws, first: JobStatus, poll: jobs.Poll, *, target: str, note: str
+) -> Outcome:
+    progress = jobs.stderr_progress("restore")
+    progress(f"started {first.line()}")
+    status = (
+        jobs.wait_all([poll], interval=args.poll_seconds, progress=progress)[0]
+        if args.wait
+        else first
+    )
+    document = {"env": args.env, "region": aws.region, "target": target, "job": status.to_dict()}
+    return Outcome(document, status.line(), jobs.exit_code_of([status]), notes=[note])
