@@ -25,21 +25,26 @@ class Executor(Protocol):
     ) -> list[Row]: ...
 
 
-@runtime_checkable
-class ScriptExecutor(Protocol):
-    """Optional: a transaction executor that can run a whole script in one round trip.
+Batched = tuple[str, Params | None]
+"""One statement of a batch and its parameters (None: sent as it is, no placeholders)."""
 
-    ``execute_script`` runs ``statements`` (without their trailing semicolons) in
-    order, inside the executor's open transaction, as if each had been sent by
-    ``execute``; it returns nothing, and when one fails it raises that statement's
-    error, which aborts the transaction. It need not say which statement failed:
-    the engine finds out by re-running the script statement by statement in a
-    transaction it rolls back. Only transactional scripts are sent this way. A
+
+@runtime_checkable
+class BatchTransport(Protocol):
+    """Optional: a transport that can run a whole transaction in ONE round trip.
+
+    ``execute_batch`` runs BEGIN, ``statements`` in order, COMMIT, as one request.
+    Either all of them commit or, when one fails, none does: the transaction is
+    rolled back, the connection is left ready for the next call, and the failing
+    statement's error is raised with its SQLSTATE as ``.sqlstate``. It need not
+    say which statement failed: the engine finds out by re-running the file a
+    statement at a time in a transaction it rolls back. PostgreSQL applies
+    ``statement_timeout`` to each statement of such a request separately. A
     transport without it (the Data API: one statement per call) gets one
-    ``execute`` per statement.
+    ``execute`` per statement inside ``transaction()``.
     """
 
-    def execute_script(self, statements: Sequence[str]) -> None: ...
+    def execute_batch(self, statements: Sequence[Batched]) -> None: ...
 
 
 class Transport(Executor, Protocol):

@@ -3,15 +3,15 @@
 The connection is in autocommit mode so that ``execute`` on the transport runs
 each statement on its own (what non-transactional migrations need), while
 ``transaction()`` wraps a block in BEGIN/COMMIT with ``conn.transaction()``.
-Inside a transaction, ``execute_script`` sends a whole migration file in one
-round trip (see ``dbmigrate.transport.ScriptExecutor``).
+``execute_batch`` sends a whole transaction (a migration file and its
+bookkeeping) in one round trip (see ``dbmigrate.transport.BatchTransport``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -20,7 +20,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from dbmigrate.errors import ConnectError, InvalidConnectionStringError, one_line
-from dbmigrate.transport import Executor, Params, Row, SqlValue
+from dbmigrate.transport import Batched, Executor, Params, Row, SqlValue
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 """``:name`` not preceded by a colon or word character, so ``x::text`` casts are left alone."""
@@ -70,6 +70,7 @@ class _ConnectionExecutor:
         # One cursor for every statement: results are fetched before execute returns,
         # so nothing is left on it, and a new cursor per statement was measurable.
         self._cursor = conn.cursor()
+        self._literals = psycopg.ClientCursor(conn)
 
     def execute(
         self, sql: str, params: Params | None = None, *, long_running: bool = False
@@ -86,21 +87,36 @@ class _ConnectionExecutor:
             return []
         return [tuple(_plain(v) for v in row) for row in cur.fetchall()]
 
-    def execute_script(self, statements: Sequence[str]) -> None:
-        """Run a transactional file's statements as ONE query: one round trip per file.
+    def execute_batch(self, statements: Sequence[Batched]) -> None:
+        """BEGIN, the statements, COMMIT: ONE query, so one round trip (see ``BatchTransport``).
 
         A query without parameters goes over the simple query protocol, which takes
         several statements (psycopg uses the extended protocol, one statement only,
-        when there are parameters, a binary result format or a prepared statement:
-        ``prepare=False`` rules the last out). PostgreSQL >= 13 applies
-        statement_timeout to each statement of such a query separately. Only inside
-        ``transaction()``: in autocommit, the server would wrap the whole query in
-        one implicit transaction, which non-transactional files must not get.
+        when there are parameters or a prepared statement: ``prepare=False`` rules
+        the latter out). Parameters are therefore rendered here as literals by
+        psycopg's client-side binding, which quotes for this connection's settings.
+        PostgreSQL >= 13 applies statement_timeout to each statement separately.
         """
+        if self._conn.info.transaction_status != TransactionStatus.IDLE:
+            raise RuntimeError("execute_batch opens its own transaction: one is already open")
+        parts = ["BEGIN"]
+        for sql, params in statements:
+            rendered = sql if params is None else self._literals.mogrify(to_pyformat(sql), params)
+            parts.append(rendered)
+        parts.append("COMMIT")
+        try:
+            self._cursor.execute(_SCRIPT_SEPARATOR.join(parts), prepare=False)
+        except BaseException:
+            self._roll_back_failed_batch()
+            raise
+
+    def _roll_back_failed_batch(self) -> None:
+        """After a failure inside the batch the session sits in an aborted transaction."""
         if self._conn.info.transaction_status == TransactionStatus.IDLE:
-            raise RuntimeError("execute_script needs an open transaction")
-        if statements:
-            self._cursor.execute(_SCRIPT_SEPARATOR.join(statements), prepare=False)
+            return
+        # If the connection itself is gone, the caller gets the original error.
+        with suppress(psycopg.Error):
+            self._cursor.execute("ROLLBACK")
 
 
 class PsycopgTransport(_ConnectionExecutor):

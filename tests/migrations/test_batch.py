@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,21 +11,20 @@ import psycopg
 import pytest
 
 from dbmigrate.compile import compile_directory
-from dbmigrate.engine import Engine, EngineConfig
+from dbmigrate.engine import AppliedStep, Engine, EngineConfig
 from dbmigrate.errors import DirtyDatabaseError, StatementError
-from dbmigrate.transport import Params, Row, ScriptExecutor
+from dbmigrate.transport import Batched, BatchTransport, Params, Row
 from dbmigrate.transports import data_api
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
-from tests.migrations._helpers import history, query, state, tables, write
+from tests.migrations._helpers import engine, history, query, state, tables, write
 
 NO_TX = "-- migrate:no-transaction\n"
 
 
 class CountingTransport(PsycopgTransport):
-    """Records every round trip the engine asks for: ("execute" | "script", text)."""
+    """Records every round trip the engine asks for: ("execute" | "batch", text)."""
 
     sent: list[tuple[str, str]]
-    fail_after_script: bool = False
 
     def execute(
         self, sql: str, params: Params | None = None, *, long_running: bool = False
@@ -32,18 +32,18 @@ class CountingTransport(PsycopgTransport):
         self.sent.append(("execute", sql))
         return super().execute(sql, params, long_running=long_running)
 
-    def execute_script(self, statements: Sequence[str]) -> None:
-        self.sent.append(("script", "\n".join(statements)))
-        super().execute_script(statements)
-        if self.fail_after_script:
-            # A failure that does not come back when the file is re-run (timing, a lock).
-            raise psycopg.errors.SerializationFailure("simulated transient failure")
+    def execute_batch(self, statements: Sequence[Batched]) -> None:
+        self.sent.append(("batch", "\n".join(sql for sql, _ in statements)))
+        super().execute_batch(statements)
 
 
-def run_up(url: str, directory: Path, **config: Any) -> tuple[CountingTransport, Engine]:
+def run_up(
+    url: str, directory: Path, on_step: Any = None, **config: Any
+) -> tuple[CountingTransport, Engine]:
     transport = CountingTransport(psycopg.connect(url, autocommit=True))
     transport.sent = []
-    return transport, Engine(transport, compile_directory(directory), config=EngineConfig(**config))
+    bundle = compile_directory(directory)
+    return transport, Engine(transport, bundle, config=EngineConfig(**config), on_step=on_step)
 
 
 def sent_with(transport: CountingTransport, fragment: str) -> list[str]:
@@ -61,10 +61,14 @@ def test_a_transactional_file_is_one_round_trip(tmp_path: Path, fresh_db_url: st
     transport, engine = run_up(fresh_db_url, tmp_path)
     with transport:
         assert engine.up().applied_versions == (1, 2)
-    assert sent_with(transport, "t1") == ["script"]  # all three statements in one query
-    assert sent_with(transport, "t2") == ["execute"]  # a single statement goes as it is
+    # Each file, its lock, its state check and its state and history write: one request.
+    assert sent_with(transport, "t1") == ["batch"]
+    assert sent_with(transport, "t2") == ["batch"]
+    assert [kind for kind, _ in transport.sent].count("batch") == 2
+    assert sent_with(transport, "INSERT INTO schema_migrations_history") == ["batch", "batch"]
     assert query(fresh_db_url, "SELECT id FROM t1") == [(7,)]
     assert state(fresh_db_url) == [(2, False)]
+    assert [h[0] for h in history(fresh_db_url)] == [1, 2]
 
 
 def test_failure_inside_a_batch_names_its_statement(tmp_path: Path, fresh_db_url: str) -> None:
@@ -90,28 +94,34 @@ def test_failure_inside_a_batch_names_its_statement(tmp_path: Path, fresh_db_url
     )
     assert isinstance(caught.value.__cause__, psycopg.errors.InvalidTextRepresentation)
     # Sent once as a whole, then statement by statement up to the failing one to find it.
-    assert sent_with(transport, "CREATE TABLE b") == ["script", "execute"]
-    assert sent_with(transport, "CREATE TABLE c") == ["script"]
+    assert sent_with(transport, "CREATE TABLE b") == ["batch", "execute"]
+    assert sent_with(transport, "CREATE TABLE c") == ["batch"]
     assert tables(fresh_db_url) == {"a", "schema_migrations", "schema_migrations_history"}
     assert state(fresh_db_url) == [(1, False)]
     assert [h[0] for h in history(fresh_db_url)] == [1]
 
 
-def test_a_failure_the_rerun_does_not_repeat_names_the_file(
-    tmp_path: Path, fresh_db_url: str
-) -> None:
-    write(tmp_path, "000001_x.up.sql", "CREATE TABLE x (id int);\nINSERT INTO x VALUES (1);\n")
+def test_a_failure_at_commit_names_the_file(tmp_path: Path, fresh_db_url: str) -> None:
+    """A deferred constraint fails at COMMIT only: the statement-by-statement re-run, rolled
+    back before it commits, cannot name a statement, so the file is named."""
+    write(
+        tmp_path,
+        "000001_x.up.sql",
+        "CREATE TABLE p (id int PRIMARY KEY);\n"
+        "CREATE TABLE c (p int REFERENCES p DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO c VALUES (1);\n",
+    )
     transport, engine = run_up(fresh_db_url, tmp_path)
-    transport.fail_after_script = True
     with transport, pytest.raises(StatementError) as caught:
         engine.up()
-    assert str(caught.value) == (
-        "000001_x.up.sql: failed: simulated transient failure (SQLSTATE 40001); nothing from "
-        "this file was applied, the database is still at version none"
+    assert str(caught.value).startswith("000001_x.up.sql: failed: insert or update on table")
+    assert "(SQLSTATE 23503)" in str(caught.value)
+    assert str(caught.value).endswith(
+        "nothing from this file was applied, the database is still at version none"
     )
-    assert isinstance(caught.value.__cause__, psycopg.errors.SerializationFailure)
+    assert isinstance(caught.value.__cause__, psycopg.errors.ForeignKeyViolation)
     # The re-run ran every statement without error and was rolled back all the same.
-    assert sent_with(transport, "INSERT INTO x") == ["script", "execute"]
+    assert sent_with(transport, "INSERT INTO c") == ["batch", "execute"]
     assert tables(fresh_db_url) == {"schema_migrations", "schema_migrations_history"}
     assert state(fresh_db_url) == []
     assert history(fresh_db_url) == []
@@ -134,7 +144,7 @@ def test_statement_timeout_applies_to_each_statement_of_a_batch(
     transport, engine = run_up(fresh_db_url, tmp_path, statement_timeout_ms=500)
     with transport, pytest.raises(StatementError) as caught:
         engine.up()
-    assert sent_with(transport, "CREATE TABLE ok") == ["script"]
+    assert sent_with(transport, "CREATE TABLE ok") == ["batch"]
     assert str(caught.value).startswith(
         "000002_slower.up.sql line 3: statement `SELECT pg_sleep(2)` failed: "
         "canceling statement due to statement timeout"
@@ -162,7 +172,7 @@ def test_dollar_quotes_and_trailing_comments_survive_the_join(
     transport, engine = run_up(fresh_db_url, tmp_path)
     with transport:
         engine.up()
-    assert sent_with(transport, "CREATE FUNCTION") == ["script"]
+    assert sent_with(transport, "CREATE FUNCTION") == ["batch"]
     assert query(fresh_db_url, "SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
     assert state(fresh_db_url) == [(1, False)]
 
@@ -197,21 +207,111 @@ def test_a_file_changing_how_sql_is_read_goes_statement_by_statement(
     transport, engine = run_up(fresh_db_url, tmp_path)
     with transport:
         engine.up()
-    assert "script" not in sent_with(transport, "CREATE TABLE e")
+    assert "batch" not in sent_with(transport, "CREATE TABLE e")
     # Read after the SET, as when sent alone: \b is a backspace, not two characters.
     assert query(fresh_db_url, "SELECT v FROM e") == [("a\bc",)]
 
 
-def test_execute_script_refuses_autocommit(fresh_db_url: str) -> None:
+def test_execute_batch_is_all_or_nothing_and_leaves_the_connection_usable(
+    fresh_db_url: str,
+) -> None:
     with PsycopgTransport.connect(fresh_db_url) as t:
-        with pytest.raises(RuntimeError, match="needs an open transaction"):
-            t.execute_script(["CREATE TABLE a (id int)", "CREATE TABLE b (id int)"])
-        with t.transaction() as tx:
-            assert isinstance(tx, ScriptExecutor)
-            tx.execute_script(["CREATE TABLE a (id int)", "CREATE TABLE b (id int)"])
-    assert {"a", "b"} <= tables(fresh_db_url)
+        assert isinstance(t, BatchTransport)
+        with pytest.raises(psycopg.errors.DivisionByZero) as caught:
+            t.execute_batch([("CREATE TABLE a (id int)", None), ("SELECT 1 / 0", None)])
+        assert caught.value.sqlstate == "22012"
+        assert t.execute("SELECT 1") == [(1,)]  # not left in an aborted transaction
+        assert "a" not in tables(fresh_db_url)
+        t.execute_batch([("CREATE TABLE b (v text)", None)])
+        with t.transaction(), pytest.raises(RuntimeError, match="one is already open"):
+            t.execute_batch([("CREATE TABLE c (id int)", None)])
+    assert {"b"} <= tables(fresh_db_url) and "c" not in tables(fresh_db_url)
+
+
+def test_batch_parameters_are_quoted_as_literals(fresh_db_url: str) -> None:
+    awkward = "o'neil \\ 100% $$ :name %(x)s"
+    with PsycopgTransport.connect(fresh_db_url) as t:
+        t.execute_batch(
+            [
+                ("CREATE TABLE q (v text, n bigint, b boolean, z text)", None),
+                (
+                    "INSERT INTO q VALUES (:v, :n, :b, :z)",
+                    {"v": awkward, "n": 2**62, "b": True, "z": None},
+                ),
+            ]
+        )
+    assert query(fresh_db_url, "SELECT v, n, b, z FROM q") == [(awkward, 2**62, True, None)]
+
+
+def test_applied_by_with_quotes_is_recorded_exactly(fresh_db_url: str) -> None:
+    who = "o'brien@host\\; DROP TABLE users; --"
+    with engine(fresh_db_url, applied_by=who) as e:
+        e.up(1)
+    assert query(fresh_db_url, "SELECT applied_by FROM schema_migrations_history") == [(who,)]
+
+
+def test_history_duration_is_measured_by_the_server(tmp_path: Path, fresh_db_url: str) -> None:
+    write(tmp_path, "000001_slow.up.sql", "CREATE TABLE s (id int);\nSELECT pg_sleep(0.3);\n")
+    transport, e = run_up(fresh_db_url, tmp_path)
+    with transport:
+        (applied,) = e.up().applied
+    assert sent_with(transport, "pg_sleep") == ["batch"]
+    (duration,) = query(fresh_db_url, "SELECT duration_ms FROM schema_migrations_history")[0]
+    assert 300 <= duration < 5_000
+    assert applied.duration_ms >= duration  # the client's view includes the round trip
+
+
+def test_a_runner_whose_state_moved_rereads_it_and_applies_nothing_twice(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
+    """Another runner commits between two of this runner's files: the guard at the head of
+    the next request finds the version moved, that request runs nothing, and the runner
+    re-reads the state under the lock and carries on from there."""
+    for version, table in enumerate(("a", "b", "c", "d", "e"), start=1):
+        write(tmp_path, f"{version:06d}_{table}.up.sql", f"CREATE TABLE {table} (id int);")
+
+    def another_runner_moves_on(step: AppliedStep) -> None:
+        if step.version == 1:
+            with engine(fresh_db_url, tmp_path) as other:
+                assert other.up(2).applied_versions == (2, 3)
+
+    transport, me = run_up(fresh_db_url, tmp_path, on_step=another_runner_moves_on)
+    with transport:
+        assert me.up().applied_versions == (1, 4, 5)
+    assert sent_with(transport, "CREATE TABLE b") == ["batch"]  # guarded: it did not run
+    assert sent_with(transport, "CREATE TABLE d") == ["execute"]  # under the lock, re-read
+    assert sent_with(transport, "CREATE TABLE e") == ["batch"]  # and one request again
+    assert [h[0] for h in history(fresh_db_url)] == [1, 2, 3, 4, 5]
+    assert state(fresh_db_url) == [(5, False)]
+
+
+def test_concurrent_batches_wait_for_each_other(tmp_path: Path, fresh_db_url: str) -> None:
+    """The guard takes the lock before it reads: a runner waiting on it sees the new version."""
+    write(tmp_path, "000001_slow.up.sql", "CREATE TABLE a (id int);\nSELECT pg_sleep(0.4);")
+    write(tmp_path, "000002_b.up.sql", "CREATE TABLE b (id int);")
+    results: list[tuple[int, ...]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            transport, e = run_up(fresh_db_url, tmp_path)
+            with transport:
+                barrier.wait(timeout=10)
+                results.append(e.up().applied_versions)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert sorted(v for r in results for v in r) == [1, 2]
+    assert [h[0] for h in history(fresh_db_url)] == [1, 2]
 
 
 def test_the_data_api_keeps_one_statement_per_call() -> None:
-    assert not hasattr(data_api.DataApiTransport, "execute_script")
-    assert not hasattr(data_api._TransactionExecutor, "execute_script")
+    assert not hasattr(data_api.DataApiTransport, "execute_batch")
+    assert not hasattr(data_api._TransactionExecutor, "execute_batch")

@@ -410,8 +410,9 @@ def test_config_defaults_are_the_documented_ones() -> None:
 
 
 def test_each_file_costs_three_bookkeeping_statements(fresh_db_url: str) -> None:
-    """Lock with timeouts, locked read, state + history write; no checksum query for
-    versions this runner wrote itself."""
+    """Without batching (the Data API's way; the spy has no execute_batch): lock with
+    timeouts, locked read, state + history write; no checksum query for versions this
+    runner wrote itself."""
     bundle = compile_directory(MIGRATIONS)
     migration_sql = {s.sql for m in bundle.migrations for s in m.up.statements}
     with PsycopgTransport.connect(fresh_db_url) as inner:

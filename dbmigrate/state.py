@@ -1,0 +1,189 @@
+"""The recorded state: golang-migrate's ``schema_migrations`` row, this engine's history, the lock.
+
+State is kept exactly as golang-migrate keeps it, so either tool can continue
+where the other stopped: one row in ``schema_migrations (version, dirty)``,
+deleted and re-inserted on every change, an empty table meaning "no version".
+``schema_migrations_history`` is this engine's own: each applied file's sha256,
+time and duration, so that an edited, already-applied file can be refused.
+
+Every statement here is written once, as text with ``:name`` placeholders, and
+sent by the engine through any ``Executor``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dbmigrate.errors import StateError
+from dbmigrate.transport import Executor, Params, SqlValue
+
+CREATE_VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version bigint not null primary key, dirty boolean not null)"
+)
+CREATE_HISTORY_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations_history (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    version bigint NOT NULL,
+    name text NOT NULL,
+    direction text NOT NULL CHECK (direction IN ('up', 'down', 'force')),
+    checksum text,
+    applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    duration_ms bigint NOT NULL,
+    applied_by text NOT NULL
+)"""
+
+READ_STATE_SQL = "SELECT version, dirty FROM schema_migrations LIMIT 1"
+
+STALE_STATE_SQLSTATE = "DMG01"
+"""Raised by ``guard_sql`` when the recorded state is not the one expected."""
+
+STARTED_SETTING = "dbmigrate.started"
+"""Transaction-local: when the guard got the lock, for the history's server-side duration."""
+
+SERVER_DURATION_SQL = (
+    f"(extract(epoch FROM clock_timestamp() - current_setting('{STARTED_SETTING}')"
+    "::timestamptz) * 1000)::bigint"
+)
+
+_HISTORY_CTE = (
+    "h AS (INSERT INTO schema_migrations_history "
+    "(version, name, direction, checksum, duration_ms, applied_by) VALUES "
+    "(:h_version, :h_name, :h_direction, :h_checksum, {duration}, :h_applied_by))"
+)
+_SET_STATE = (
+    "INSERT INTO schema_migrations (version, dirty) VALUES (:version, :dirty) "
+    "ON CONFLICT (version) DO UPDATE SET dirty = EXCLUDED.dirty"
+)
+_DELETE_OTHERS_CTE = "d AS (DELETE FROM schema_migrations WHERE version <> :version)"
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """The database's recorded version (None: no migration applied) and dirty flag."""
+
+    version: int | None
+    dirty: bool
+
+
+CLEAN_EMPTY = VersionState(None, dirty=False)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One ``schema_migrations_history`` row; ``duration_ms`` None: measured by the server."""
+
+    version: int
+    name: str
+    direction: str
+    checksum: str | None
+    duration_ms: int | None
+    applied_by: str
+
+    def params(self) -> dict[str, SqlValue]:
+        values: dict[str, SqlValue] = {
+            "h_version": self.version,
+            "h_name": self.name,
+            "h_direction": self.direction,
+            "h_checksum": self.checksum,
+            "h_applied_by": self.applied_by,
+        }
+        if self.duration_ms is not None:
+            values["h_duration_ms"] = self.duration_ms
+        return values
+
+
+def read_state(executor: Executor) -> VersionState:
+    """golang-migrate's read: the single row, or none; version -1 also means none."""
+    rows = executor.execute(READ_STATE_SQL)
+    if not rows:
+        return CLEAN_EMPTY
+    version, dirty = as_version(rows[0][0]), bool(rows[0][1])
+    return VersionState(None if version == -1 else version, dirty)
+
+
+def write_state_sql(
+    version: int | None, *, dirty: bool, record: HistoryRow | None = None
+) -> tuple[str, Params]:
+    """The one statement that records ``(version, dirty)`` and, with ``record``, a history row.
+
+    Data-modifying CTEs run together on one snapshot. The row is written as
+    golang-migrate would leave it: every other row deleted, the new one inserted,
+    or updated in place when it is the same version (the dirty protocol marks
+    clean the row it marked dirty).
+    """
+    history: dict[str, SqlValue] = {} if record is None else record.params()
+    ctes = []
+    if record is not None:
+        duration = SERVER_DURATION_SQL if record.duration_ms is None else ":h_duration_ms"
+        ctes.append(_HISTORY_CTE.format(duration=duration))
+    if version is None and not dirty:
+        sql = "DELETE FROM schema_migrations"
+        return (f"WITH {', '.join(ctes)} {sql}" if ctes else sql), history
+    ctes.insert(0, _DELETE_OTHERS_CTE)
+    params: dict[str, SqlValue] = {"version": -1 if version is None else version, "dirty": dirty}
+    return f"WITH {', '.join(ctes)} {_SET_STATE}", {**params, **history}
+
+
+def write_state(
+    executor: Executor, version: int | None, *, dirty: bool, record: HistoryRow | None = None
+) -> None:
+    """Record the state (and history) in one round trip; see ``write_state_sql``."""
+    sql, params = write_state_sql(version, dirty=dirty, record=record)
+    executor.execute(sql, params)
+
+
+def lock_sql(key: int) -> str:
+    """The advisory lock alone: the same constant text every time (one prepared statement)."""
+    return f"SELECT 1 FROM pg_advisory_xact_lock({int(key)})"
+
+
+def lock_and_limit_sql(key: int, *, lock_timeout_ms: int, statement_timeout_ms: int) -> str:
+    """The lock, then the timeouts for the rest of the transaction.
+
+    The lock comes from FROM, so it is held before the target list sets the
+    timeouts: waiting for another runner is not cut short by lock_timeout.
+    set_config(..., true) is SET LOCAL: both end with the transaction, as the lock does.
+    """
+    return (
+        f"SELECT set_config('lock_timeout', '{int(lock_timeout_ms)}', true), "
+        f"set_config('statement_timeout', '{int(statement_timeout_ms)}', true) "
+        f"FROM pg_advisory_xact_lock({int(key)})"
+    )
+
+
+def guard_sql(
+    key: int, *, lock_timeout_ms: int, statement_timeout_ms: int, expected: VersionState
+) -> str:
+    """One statement opening a file's one-round-trip transaction: lock, timeouts, state check.
+
+    It takes the lock, sets the timeouts as ``lock_and_limit_sql`` does, notes when
+    it got the lock, then reads the state; if it is not ``expected`` it raises
+    SQLSTATE ``STALE_STATE_SQLSTATE``, before the file's first statement runs.
+    PL/pgSQL reads with a new snapshot per statement, so the read sees what a
+    runner that held the lock committed. Only validated integers are inlined.
+    """
+    want = -1 if expected.version is None else int(expected.version)
+    dirty = "true" if expected.dirty else "false"
+    return f"""DO $dbmigrate$
+DECLARE
+    found_version bigint;
+    found_dirty boolean;
+BEGIN
+    PERFORM pg_advisory_xact_lock({int(key)});
+    PERFORM set_config('lock_timeout', '{int(lock_timeout_ms)}', true),
+            set_config('statement_timeout', '{int(statement_timeout_ms)}', true),
+            set_config('{STARTED_SETTING}', clock_timestamp()::text, true);
+    SELECT version, dirty INTO found_version, found_dirty FROM schema_migrations LIMIT 1;
+    IF coalesce(found_version, -1) <> {want} OR coalesce(found_dirty, false) <> {dirty} THEN
+        RAISE EXCEPTION 'schema_migrations changed since it was read: % (dirty %)',
+            coalesce(found_version, -1), coalesce(found_dirty, false)
+            USING ERRCODE = '{STALE_STATE_SQLSTATE}';
+    END IF;
+END
+$dbmigrate$"""
+
+
+def as_version(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise StateError(f"unexpected version value {value!r} in schema_migrations")
+    return int(value)
