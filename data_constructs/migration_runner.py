@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNNER_SOURCE = ROOT / "lambdas" / "migration_runner"
 ENGINE_SOURCE = ROOT / "dbmigrate"
 # Synth-time or local-only modules: the Lambda must not need pglast or psycopg.
-_NOT_IN_ASSET = ("compile.py", "source.py", "psycopg_transport.py")
+_NOT_IN_ASSET = ("compile.py", "source.py", "cache.py", "psycopg_transport.py")
 HANDLER = "migration_runner.handler.on_event"
 _DATA_API_ACTIONS = (
     "BeginTransaction",

@@ -72,8 +72,8 @@ class Bundle:
                 {
                     "version": m.version,
                     "name": m.name,
-                    "up": _script_to_dict(m.up),
-                    "down": None if m.down is None else _script_to_dict(m.down),
+                    "up": script_to_dict(m.up),
+                    "down": None if m.down is None else script_to_dict(m.down),
                 }
                 for m in self.migrations
             ],
@@ -111,8 +111,8 @@ class Bundle:
                 Migration(
                     version=_int(entry.get("version"), "version"),
                     name=_str(entry.get("name"), "name"),
-                    up=_script_from(entry.get("up")),
-                    down=None if down is None else _script_from(down),
+                    up=script_from_dict(entry.get("up")),
+                    down=None if down is None else script_from_dict(down),
                 )
             )
         bundle = cls(tuple(migrations))
@@ -123,7 +123,7 @@ class Bundle:
         return bundle
 
 
-def _script_to_dict(script: Script) -> dict[str, Any]:
+def script_to_dict(script: Script) -> dict[str, Any]:
     return {
         "path": script.path,
         "checksum": script.checksum,
@@ -132,7 +132,7 @@ def _script_to_dict(script: Script) -> dict[str, Any]:
     }
 
 
-def _script_from(data: object) -> Script:
+def script_from_dict(data: object) -> Script:
     doc = _mapping(data, "script")
     statements = doc.get("statements")
     if not isinstance(statements, list):

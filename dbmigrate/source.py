@@ -9,6 +9,7 @@ rather than a migration one tool runs and the other ignores.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,18 +57,21 @@ def find_migrations(directory: Path | str) -> tuple[SourceMigration, ...]:
             f"migrations directory {root} does not exist: pass --dir or create it"
         )
     found: dict[int, _Pending] = {}
-    for path in sorted(root.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
+    # scandir: the file type comes with the listing, no stat per file.
+    with os.scandir(root) as listing:
+        entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
+    for entry in entries:
+        if not entry.is_file():
             continue
-        match = FILE_NAME_RE.match(path.name)
+        match = FILE_NAME_RE.match(entry.name)
         if match is None:
-            if path.suffix == ".sql":
+            if entry.name.endswith(".sql"):
                 raise MigrationSourceError(
-                    f"{path.name}: not a migration file name; rename it to "
+                    f"{entry.name}: not a migration file name; rename it to "
                     "NNNNNN_name.up.sql / NNNNNN_name.down.sql or move it out of the directory"
                 )
             continue
-        _add_file(found, path, match)
+        _add_file(found, root / entry.name, match)
     result = []
     for version in sorted(found):
         pending = found[version]

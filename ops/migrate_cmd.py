@@ -21,7 +21,8 @@ from typing import Any
 
 import psycopg
 
-from dbmigrate.compile import compile_directory
+from dbmigrate.bundle import Bundle
+from dbmigrate.cache import compile_directory_cached, default_cache_dir
 from dbmigrate.engine import Engine, EngineConfig
 from dbmigrate.errors import (
     BundleError,
@@ -109,6 +110,13 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--dir", default=default(DEFAULT_DIR), help=f"migrations directory (default: {DEFAULT_DIR})"
     )
     parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=default(False),
+        help="parse every migration file again instead of reusing unchanged files' "
+        "compilation from $XDG_CACHE_HOME/dbmigrate (default ~/.cache/dbmigrate)",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         default=default(False),
@@ -160,11 +168,20 @@ def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
     url = args.database_url or os.environ.get("DATABASE_URL")
     if not url:
         raise _UsageError("no database URL: pass --database-url or set DATABASE_URL")
-    bundle = compile_directory(Path(args.dir))
+    bundle = _compile(Path(args.dir), cached=not args.no_cache)
     config = EngineConfig(applied_by=_applied_by())
     with PsycopgTransport.connect(url) as transport:
         engine = Engine(transport, bundle, config=config)
         return _COMMANDS[args.command](engine, args)
+
+
+def _compile(directory: Path, *, cached: bool) -> Bundle:
+    """The directory compiled; files unchanged since the last command come from the cache."""
+    if cached:
+        return compile_directory_cached(directory, cache_dir=default_cache_dir())
+    from dbmigrate.compile import compile_directory  # noqa: PLC0415 - pglast is slow to import
+
+    return compile_directory(directory)
 
 
 def _cmd_up(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
