@@ -1,7 +1,8 @@
 """``python -m ops backup``: the parser, and which module runs each subcommand.
 
-``start`` is `ops.backup_start`, ``list`` `ops.backup_list`, ``status``
-`ops.backup_status`.
+``start`` (`ops.backup_start`), ``list`` (`ops.backup_list`) and ``status``
+(`ops.backup_status`) are imported only when one runs: they need botocore,
+which building the parser for ``migrate`` or ``--help`` must not pay for.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ops import backup_list, backup_start, backup_status, command, exit_codes
+from ops import exit_codes, options
 
 
 def register(groups: Any) -> None:
@@ -29,14 +30,14 @@ def register(groups: Any) -> None:
         epilog=exit_codes.HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    command.add_aws_options(backup, suppress=False)
+    options.add_aws_options(backup, suppress=False)
     backup.set_defaults(handler=_handler, connect=None)
     commands = backup.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 
-    start = command.add_subcommand(
+    start = options.add_subcommand(
         commands, "start", "start an on-demand backup of the table, the cluster or both"
     )
-    command.add_env_options(start)
+    options.add_env_options(start)
     start.add_argument(
         "--target", required=True, choices=("dynamodb", "aurora", "all"), help="what to back up"
     )
@@ -52,14 +53,14 @@ def register(groups: Any) -> None:
         help="DynamoDB CreateBackup / RDS CreateDBClusterSnapshot instead of AWS Backup "
         "(named appdata-ENV-YYYYMMDD-HHMMSS, kept until deleted)",
     )
-    command.add_wait_options(start, "backups")
+    options.add_wait_options(start, "backups")
 
-    listing = command.add_subcommand(
+    listing = options.add_subcommand(
         commands, "list", "list recovery points, native backups and running jobs, with ages"
     )
-    command.add_env_options(listing)
+    options.add_env_options(listing)
 
-    status = command.add_subcommand(
+    status = options.add_subcommand(
         commands, "status", "show (or --wait for) a backup/restore job, DynamoDB backup or snapshot"
     )
     status.add_argument(
@@ -67,11 +68,14 @@ def register(groups: Any) -> None:
         metavar="JOB_ID",
         help="AWS Backup job id, DynamoDB backup ARN, or RDS cluster snapshot id/ARN",
     )
-    command.add_env_options(status, required=False)
-    command.add_wait_options(status, "job")
+    options.add_env_options(status, required=False)
+    options.add_wait_options(status, "job")
 
 
 def _handler(args: argparse.Namespace) -> int:
+    # Here, not at the top: these import botocore (see the module docstring).
+    from ops import backup_list, backup_start, backup_status, command  # noqa: PLC0415
+
     body = {
         "start": backup_start.cmd_start,
         "list": backup_list.cmd_list,

@@ -2,16 +2,20 @@
 
 Each group module exposes ``register(subparsers)``, which adds its parser and
 sets ``handler`` to a function from the parsed arguments to an exit code, so
-adding ``backup`` never touches the migrate code.
+adding ``backup`` never touches the migrate code. Building the parser imports
+no boto3/botocore: the backup and restore handlers import them when they run.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ops import backup_cmd, exit_codes, migrate_cmd, restore_cmd
-from ops.command import Connect
+
+if TYPE_CHECKING:
+    from ops.command import Connect  # imports botocore
 
 
 def build_parser() -> argparse.ArgumentParser:

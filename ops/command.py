@@ -1,8 +1,11 @@
-"""What the AWS-facing command groups (backup, restore) share: options, output, failures.
+"""How the AWS-facing command groups (backup, restore) run: clients, output, failures.
 
 Progress goes to stderr; the result goes to stdout as text or, with ``--json``,
 as one JSON document (also on failure). Every failure is one ``error: ...``
 line on stderr and a documented exit code, never a traceback.
+
+This module imports botocore, so only a command that runs imports it (the
+groups' handlers do, on first use); their options are in `ops.options`.
 """
 
 from __future__ import annotations
@@ -32,73 +35,6 @@ class Outcome:
     text: str
     code: int = exit_codes.OK
     notes: list[str] = field(default_factory=list)
-
-
-def add_aws_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """--region/--profile/--json, accepted before and after the subcommand (see migrate_cmd)."""
-
-    def default(value: object) -> object:
-        return argparse.SUPPRESS if suppress else value
-
-    parser.add_argument(
-        "--region",
-        default=default(None),
-        help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / the profile's, "
-        "else the environment's region in cdk.json)",
-    )
-    parser.add_argument(
-        "--profile", default=default(None), help="AWS profile (default: AWS_PROFILE)"
-    )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        default=default(False),
-        help="print one JSON document on stdout instead of text",
-    )
-
-
-def add_subcommand(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    """A subcommand parser with the shared exit-code epilog and the AWS options."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        name,
-        help=help_text,
-        description=help_text,
-        epilog=exit_codes.HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_aws_options(parser, suppress=True)
-    return parser
-
-
-def add_env_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    parser.add_argument(
-        "--env",
-        required=required,
-        metavar="ENV",
-        help="environment name (dev, prod, ...): finds DatabaseStack-ENV's resources",
-    )
-    parser.add_argument(
-        "--ssm-prefix",
-        metavar="PATH",
-        help="SSM path the stack publishes under "
-        "(default: cdk.json's ssm_prefix, else /appdata/ENV)",
-    )
-
-
-def add_wait_options(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--wait",
-        action="store_true",
-        help=f"poll until the {what} ends (progress on stderr); exit 4 if it failed, "
-        "aborted or expired",
-    )
-    parser.add_argument(
-        "--poll-seconds",
-        type=_non_negative_float,
-        default=15.0,
-        metavar="S",
-        help="seconds between polls with --wait (default: 15)",
-    )
 
 
 def open_aws(args: argparse.Namespace) -> Aws:
@@ -153,10 +89,3 @@ def _fail(args: argparse.Namespace, command: str, exc: BaseException, text: str,
         }
         print(json.dumps(document, sort_keys=True))
     return code
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value

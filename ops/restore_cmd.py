@@ -1,11 +1,15 @@
-"""``python -m ops restore``: the parser; `ops.restore_start` runs the restores."""
+"""``python -m ops restore``: the parser; `ops.restore_start` runs the restores.
+
+That module is imported only when a restore runs: it needs botocore, which
+building the parser for ``migrate`` or ``--help`` must not pay for.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from ops import command, exit_codes, restore_start
+from ops import exit_codes, options
 
 
 def register(groups: Any) -> None:
@@ -23,7 +27,7 @@ def register(groups: Any) -> None:
         epilog=exit_codes.HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    command.add_aws_options(restore, suppress=False)
+    options.add_aws_options(restore, suppress=False)
     restore.set_defaults(handler=_handler, connect=None)
     commands = restore.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
     for name, target, what in (
@@ -31,8 +35,8 @@ def register(groups: Any) -> None:
         ("aurora", "--to-cluster", "cluster"),
     ):
         help_text = f"restore the {what} into a new {what}"
-        parser = command.add_subcommand(commands, name, help_text)
-        command.add_env_options(parser)
+        parser = options.add_subcommand(commands, name, help_text)
+        options.add_env_options(parser)
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument(
             "--recovery-point",
@@ -48,9 +52,12 @@ def register(groups: Any) -> None:
             "2026-11-14T03:00:00Z) or `latest`",
         )
         parser.add_argument(target, required=True, metavar="NAME", help=f"name of the new {what}")
-        command.add_wait_options(parser, "restore")
+        options.add_wait_options(parser, "restore")
 
 
 def _handler(args: argparse.Namespace) -> int:
+    # Here, not at the top: these import botocore (see the module docstring).
+    from ops import command, restore_start  # noqa: PLC0415
+
     body = restore_start.cmd_dynamodb if args.command == "dynamodb" else restore_start.cmd_aurora
     return command.run(args, body)
