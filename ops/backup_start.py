@@ -72,12 +72,6 @@ def _start_aws_backup(
     answer = call(aws, "backup", "StartBackupJob", not_found=f"vault {vault} or {arn}", **params)
     job_id = str(answer["BackupJobId"])
 
-    def poll() -> JobStatus:
-        status = jobs.backup_job(aws, job_id)
-        if status is None:
-            raise OpsError(f"backup job {job_id} vanished in {aws.region}", exit_codes.NOT_FOUND)
-        return status
-
     status = JobStatus(
         kind="backup job",
         job_id=job_id,
@@ -85,7 +79,7 @@ def _start_aws_backup(
         resource=arn,
         result=answer.get("RecoveryPointArn"),
     )
-    return status, poll
+    return status, jobs.poll_started(jobs.backup_job, aws, job_id, "backup job")
 
 
 def _start_native(

@@ -68,6 +68,24 @@ def restore_job(aws: Aws, job_id: str) -> JobStatus | None:
     )
 
 
+def poll_started(
+    lookup: Callable[[Aws, str], JobStatus | None], aws: Aws, job_id: str, kind: str
+) -> Poll:
+    """A `Poll` of an AWS Backup job we just started; ``lookup`` is `backup_job` or `restore_job`.
+
+    They answer None for an unknown id; for a job we started, that means it
+    vanished while we waited: `exit_codes.NOT_FOUND`.
+    """
+
+    def poll() -> JobStatus:
+        status = lookup(aws, job_id)
+        if status is None:
+            raise OpsError(f"{kind} {job_id} vanished in {aws.region}", exit_codes.NOT_FOUND)
+        return status
+
+    return poll
+
+
 def dynamodb_backup(aws: Aws, arn: str) -> JobStatus:
     answer = call(aws, "dynamodb", "DescribeBackup", BackupArn=arn, not_found=f"backup {arn}")
     details = answer["BackupDescription"]["BackupDetails"]

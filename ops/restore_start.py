@@ -14,8 +14,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from ops import command, exit_codes, jobs
-from ops.aws import Aws, OpsError, call
+from ops import command, jobs
+from ops.aws import Aws, call
 from ops.backups import (
     JobStatus,
     aurora_restore_metadata,
@@ -162,16 +162,10 @@ def _start_restore_job(
     )
     job_id = str(answer["RestoreJobId"])
 
-    def poll() -> JobStatus:
-        status = jobs.restore_job(aws, job_id)
-        if status is None:
-            raise OpsError(f"restore job {job_id} vanished in {aws.region}", exit_codes.NOT_FOUND)
-        return status
-
     first = JobStatus(
         kind="restore job", job_id=job_id, raw_state="PENDING", resource=recovery_point
     )
-    return first, poll
+    return first, jobs.poll_started(jobs.restore_job, aws, job_id, "restore job")
 
 
 def _table_started(aws: Aws, table: str) -> tuple[JobStatus, jobs.Poll]:
