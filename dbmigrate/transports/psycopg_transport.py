@@ -42,6 +42,19 @@ def to_pyformat(sql: str) -> str:
     return _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
+def to_positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """Rewrite ``:name`` placeholders as ``$1``, ``$2``... for PREPARE; a repeated name
+    keeps its number. Returns the text and the names in parameter order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _PLACEHOLDER.sub(number, sql), tuple(names)
+
+
 def redact_url(url: str) -> str:
     """The connection string without its password, safe to show in messages and logs."""
     if "://" not in url:
@@ -71,6 +84,8 @@ class _ConnectionExecutor:
         # so nothing is left on it, and a new cursor per statement was measurable.
         self._cursor = conn.cursor()
         self._literals = psycopg.ClientCursor(conn)
+        # Statement text -> (name, parameter names) of its SQL-level prepared statement.
+        self._prepared: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def execute(
         self, sql: str, params: Params | None = None, *, long_running: bool = False
@@ -93,22 +108,59 @@ class _ConnectionExecutor:
         A query without parameters goes over the simple query protocol, which takes
         several statements (psycopg uses the extended protocol, one statement only,
         when there are parameters or a prepared statement: ``prepare=False`` rules
-        the latter out). Parameters are therefore rendered here as literals by
-        psycopg's client-side binding, which quotes for this connection's settings.
+        the latter out). A statement with parameters is therefore PREPAREd once per
+        session and sent as ``EXECUTE name(literals)``, the literals rendered by
+        psycopg's client-side binding for this connection's settings: parsing and
+        planning the engine's bookkeeping afresh for every file was most of its cost.
         PostgreSQL >= 13 applies statement_timeout to each statement separately.
         """
         if self._conn.info.transaction_status != TransactionStatus.IDLE:
             raise RuntimeError("execute_batch opens its own transaction: one is already open")
+        try:
+            self._send_batch(statements, prepared=True)
+        except psycopg.errors.InvalidSqlStatementName:
+            # DEALLOCATE ran: earlier in this session, or in this very batch. Nothing was
+            # applied; send it again with literals inlined, and prepare afresh next time.
+            self._prepared.clear()
+            self._send_batch(statements, prepared=False)
+
+    def _send_batch(self, statements: Sequence[Batched], *, prepared: bool) -> None:
         parts = ["BEGIN"]
         for sql, params in statements:
-            rendered = sql if params is None else self._literals.mogrify(to_pyformat(sql), params)
-            parts.append(rendered)
+            if params is None:
+                parts.append(sql)
+            elif prepared:
+                parts.append(self._execute_prepared(sql, params))
+            else:
+                parts.append(self._literals.mogrify(to_pyformat(sql), params))
         parts.append("COMMIT")
         try:
             self._cursor.execute(_SCRIPT_SEPARATOR.join(parts), prepare=False)
         except BaseException:
             self._roll_back_failed_batch()
             raise
+
+    def _execute_prepared(self, sql: str, params: Params) -> str:
+        """``EXECUTE`` of ``sql``'s prepared statement with ``params`` as literals.
+
+        A statement that cannot be prepared yet (its table is created by the same
+        batch) is sent with its literals inlined instead, and prepared next time.
+        """
+        found = self._prepared.get(sql)
+        if found is None:
+            name = f"dbmigrate_{len(self._prepared) + 1}"
+            text, names = to_positional(sql)
+            try:
+                self._cursor.execute(f"PREPARE {name} AS {text}", prepare=False)
+            except psycopg.Error:
+                # It refers to something the batch itself creates: inline the literals.
+                return self._literals.mogrify(to_pyformat(sql), params)
+            found = self._prepared[sql] = (name, names)
+        name, names = found
+        if not names:
+            return f"EXECUTE {name}"
+        placeholders = ", ".join(["%s"] * len(names))
+        return self._literals.mogrify(f"EXECUTE {name}({placeholders})", [params[n] for n in names])
 
     def _roll_back_failed_batch(self) -> None:
         """After a failure inside the batch the session sits in an aborted transaction."""

@@ -315,3 +315,47 @@ def test_concurrent_batches_wait_for_each_other(tmp_path: Path, fresh_db_url: st
 def test_the_data_api_keeps_one_statement_per_call() -> None:
     assert not hasattr(data_api.DataApiTransport, "execute_batch")
     assert not hasattr(data_api._TransactionExecutor, "execute_batch")
+
+
+def prepared_names(transport: PsycopgTransport) -> list[object]:
+    """This session's SQL-level prepared statements made by the transport."""
+    rows = transport.execute(
+        "SELECT name FROM pg_prepared_statements WHERE name LIKE 'dbmigrate%' ORDER BY name"
+    )
+    return [row[0] for row in rows]
+
+
+def test_bookkeeping_is_prepared_once_per_session(tmp_path: Path, fresh_db_url: str) -> None:
+    for version in (1, 2, 3):
+        write(tmp_path, f"{version:06d}_t{version}.up.sql", f"CREATE TABLE t{version} (id int);")
+    transport, e = run_up(fresh_db_url, tmp_path)
+    with transport:
+        assert e.up().applied_versions == (1, 2, 3)
+        assert prepared_names(transport) == ["dbmigrate_1"]  # the state and history write
+    assert [h[0] for h in history(fresh_db_url)] == [1, 2, 3]
+    assert state(fresh_db_url) == [(3, False)]
+
+
+def test_a_statement_that_cannot_be_prepared_yet_is_sent_with_literals(fresh_db_url: str) -> None:
+    insert = "INSERT INTO later (v) VALUES (:v)"
+    with PsycopgTransport.connect(fresh_db_url) as t:
+        t.execute_batch([("CREATE TABLE later (v text)", None), (insert, {"v": "first"})])
+        assert prepared_names(t) == []  # the table did not exist when it was first seen
+        t.execute_batch([(insert, {"v": "second"})])
+        assert prepared_names(t) == ["dbmigrate_1"]
+    assert query(fresh_db_url, "SELECT v FROM later ORDER BY v") == [("first",), ("second",)]
+
+
+def test_a_migration_that_deallocates_still_applies(tmp_path: Path, fresh_db_url: str) -> None:
+    """DEALLOCATE ALL inside a file drops the prepared bookkeeping mid-batch: the batch is
+    sent again with literals, and the next file prepares afresh."""
+    write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);")
+    write(tmp_path, "000002_b.up.sql", "CREATE TABLE b (id int);\nDEALLOCATE ALL;\n")
+    write(tmp_path, "000003_c.up.sql", "CREATE TABLE c (id int);")
+    transport, e = run_up(fresh_db_url, tmp_path)
+    with transport:
+        assert e.up().applied_versions == (1, 2, 3)
+        assert prepared_names(transport) == ["dbmigrate_1"]
+    assert sent_with(transport, "DEALLOCATE ALL") == ["batch"]
+    assert [h[0] for h in history(fresh_db_url)] == [1, 2, 3]
+    assert state(fresh_db_url) == [(3, False)]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from dbmigrate.errors import ConnectError, InvalidConnectionStringError
-from dbmigrate.transports.psycopg_transport import PsycopgTransport, redact_url, to_pyformat
+from dbmigrate.transports.psycopg_transport import (
+    PsycopgTransport,
+    redact_url,
+    to_positional,
+    to_pyformat,
+)
 
 
 @pytest.mark.parametrize(
@@ -22,6 +27,20 @@ from dbmigrate.transports.psycopg_transport import PsycopgTransport, redact_url,
 )
 def test_placeholders_become_pyformat(sql: str, expected: str) -> None:
     assert to_pyformat(sql) == expected
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected", "names"),
+    [
+        ("SELECT :a, :b, :a", "SELECT $1, $2, $1", ("a", "b")),
+        ("SELECT x::text, :v_1", "SELECT x::text, $1", ("v_1",)),
+        ("SELECT 1", "SELECT 1", ()),
+    ],
+)
+def test_placeholders_become_positional_for_prepare(
+    sql: str, expected: str, names: tuple[str, ...]
+) -> None:
+    assert to_positional(sql) == (expected, names)
 
 
 def test_execute_with_and_without_params(fresh_db_url: str) -> None:
