@@ -271,10 +271,14 @@ def tool_env(scratch: Path) -> dict[str, str]:
     """The environment with node_modules/.bin first and no DBMATE_* settings leaking in.
 
     The CLI's compile cache lives in the run's scratch directory: it starts cold and
-    is warmed by the first run, never by (or into) the user's own cache.
+    is warmed by the first run, never by (or into) the user's own cache. Python's
+    bytecode cache is left on, as a pip install has it.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBMATE_")}
     env["XDG_CACHE_HOME"] = str(scratch / "xdg-cache")
+    # As on a normal install, Python keeps the project's compiled bytecode (dbmate is a
+    # compiled binary); a sandbox may set this to leave source trees untouched.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PATH"] = f"{DBMATE.parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("DATABASE_URL", None)
     return env
@@ -616,6 +620,15 @@ def install_dbmate() -> None:
     )  # fmt: skip
 
 
+def _ram(args: argparse.Namespace) -> Path | None:
+    """The RAM disk when there is one and --on-disk was not asked for.
+
+    Only a parent: the cluster's own directory in it is made by mkdtemp (0700, random).
+    """
+    shm = Path("/dev/shm")  # noqa: S108 - see the docstring
+    return None if args.on_disk or not shm.is_dir() else shm
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
@@ -630,6 +643,12 @@ def main() -> int:
         "--durable", action="store_true", help="throwaway cluster with fsync etc. left on"
     )
     parser.add_argument(
+        "--on-disk",
+        action="store_true",
+        help="throwaway cluster's data in the temp directory, not in RAM (/dev/shm): "
+        "slower and noisier, the disk's writeback weighing on every tool",
+    )
+    parser.add_argument(
         "--profile",
         choices=("auto", "always", "never"),
         default="auto",
@@ -641,7 +660,7 @@ def main() -> int:
     install_dbmate()
     with (
         tempfile.TemporaryDirectory(prefix="migrate-bench-") as tmp,
-        throwaway_server(args.database_url, durable=args.durable) as server,
+        throwaway_server(args.database_url, durable=args.durable, parent=_ram(args)) as server,
     ):
         workload = generate(Path(tmp), args.migrations)
         tools = make_tools(workload, server, Path(tmp))

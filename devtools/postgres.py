@@ -148,14 +148,20 @@ def _run(cmd: list[str], what: str) -> None:
 
 
 @contextmanager
-def throwaway_server(url: str | None = None, *, durable: bool = False) -> Iterator[Server]:
-    """The server at ``url`` if given, else a throwaway cluster stopped on exit."""
+def throwaway_server(
+    url: str | None = None, *, durable: bool = False, parent: Path | None = None
+) -> Iterator[Server]:
+    """The server at ``url`` if given, else a throwaway cluster stopped on exit.
+
+    ``parent`` is where its data directory goes (default: the system temp directory);
+    the benchmarks put it in RAM to keep disk noise out of their numbers.
+    """
     if url:
         yield Server(url, None, "given by DATABASE_URL / --database-url")
         return
     bindir = _server_bindir()
     prefix = _as_server_user()
-    workdir = Path(tempfile.mkdtemp(prefix="throwaway-pg-"))
+    workdir = Path(tempfile.mkdtemp(prefix="throwaway-pg-", dir=parent))
     data, sockets, logfile = workdir / "data", workdir / "sockets", workdir / "server.log"
     sockets.mkdir()
     if prefix:
@@ -199,7 +205,8 @@ def throwaway_server(url: str | None = None, *, durable: bool = False) -> Iterat
         yield Server(
             f"postgresql://postgres@127.0.0.1:{port}/postgres",
             bindir,
-            f"throwaway PostgreSQL {bindir.parent.name} cluster on 127.0.0.1:{port}, {settings}",
+            f"throwaway PostgreSQL {bindir.parent.name} cluster on 127.0.0.1:{port} in "
+            f"{workdir.parent}, {settings}",
         )
     finally:
         if started:
