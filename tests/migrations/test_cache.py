@@ -22,6 +22,22 @@ def cache_document(cache_dir: Path) -> tuple[Path, dict[str, object]]:
     return path, document
 
 
+def cached_then_tampered(
+    tmp_path: Path, sql: str, *, fingerprint: str | None = None
+) -> tuple[Path, Path]:
+    """A one-file directory compiled into a cache whose entry then says ``sql`` instead."""
+    migrations, cache = tmp_path / "m", tmp_path / "cache"
+    write(migrations, "000001_a.up.sql", "CREATE TABLE a (id int);")
+    compile_directory_cached(migrations, cache_dir=cache)
+    path, document = cache_document(cache)
+    (entry,) = document["scripts"].values()  # type: ignore[attr-defined]
+    entry["statements"][0]["sql"] = sql
+    if fingerprint is not None:
+        document["fingerprint"] = fingerprint
+    path.write_text(json.dumps(document))
+    return migrations, cache
+
+
 def test_a_cached_compile_equals_a_fresh_one(tmp_path: Path) -> None:
     migrations, cache = copy_standard(tmp_path / "m"), tmp_path / "cache"
     first = compile_directory_cached(migrations, cache_dir=cache)
@@ -51,26 +67,15 @@ def test_a_hit_reads_the_cache_and_never_imports_the_parser(tmp_path: Path) -> N
 
 def test_what_is_cached_is_what_is_used(tmp_path: Path) -> None:
     """Shows the cache is really read: an entry for these exact bytes is trusted as it is."""
-    migrations, cache = tmp_path / "m", tmp_path / "cache"
-    write(migrations, "000001_a.up.sql", "CREATE TABLE a (id int);")
-    compile_directory_cached(migrations, cache_dir=cache)
-    path, document = cache_document(cache)
-    (entry,) = document["scripts"].values()  # type: ignore[attr-defined]
-    entry["statements"][0]["sql"] = "CREATE TABLE from_the_cache (id int)"
-    path.write_text(json.dumps(document))
+    migrations, cache = cached_then_tampered(tmp_path, "CREATE TABLE from_the_cache (id int)")
     bundle = compile_directory_cached(migrations, cache_dir=cache)
     assert bundle.migrations[0].up.statements[0].sql == "CREATE TABLE from_the_cache (id int)"
 
 
 def test_another_compiler_version_discards_the_cache(tmp_path: Path) -> None:
-    migrations, cache = tmp_path / "m", tmp_path / "cache"
-    write(migrations, "000001_a.up.sql", "CREATE TABLE a (id int);")
-    compile_directory_cached(migrations, cache_dir=cache)
-    path, document = cache_document(cache)
-    (entry,) = document["scripts"].values()  # type: ignore[attr-defined]
-    entry["statements"][0]["sql"] = "CREATE TABLE stale (id int)"
-    document["fingerprint"] = "compiled by an older dbmigrate"
-    path.write_text(json.dumps(document))
+    migrations, cache = cached_then_tampered(
+        tmp_path, "CREATE TABLE stale (id int)", fingerprint="compiled by an older dbmigrate"
+    )
     bundle = compile_directory_cached(migrations, cache_dir=cache)
     assert bundle.migrations[0].up.statements[0].sql == "CREATE TABLE a (id int)"
     assert cache_document(cache)[1]["fingerprint"] == compiler_fingerprint()
