@@ -86,6 +86,7 @@ class _ConnectionExecutor:
         self._literals = psycopg.ClientCursor(conn)
         # Statement text -> (name, parameter names) of its SQL-level prepared statement.
         self._prepared: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._use_prepared = True
 
     def execute(
         self, sql: str, params: Params | None = None, *, long_running: bool = False
@@ -116,11 +117,16 @@ class _ConnectionExecutor:
         """
         if self._conn.info.transaction_status != TransactionStatus.IDLE:
             raise RuntimeError("execute_batch opens its own transaction: one is already open")
+        if not self._use_prepared:
+            self._send_batch(statements, prepared=False)
+            return
         try:
             self._send_batch(statements, prepared=True)
         except psycopg.errors.InvalidSqlStatementName:
-            # DEALLOCATE ran: earlier in this session, or in this very batch. Nothing was
-            # applied; send it again with literals inlined, and prepare afresh next time.
+            # The prepared statement vanished: a migration ran DEALLOCATE (maybe in this
+            # very batch), or a pooler moved us to another server session. Nothing was
+            # applied; send it again with literals, and keep to literals from now on.
+            self._use_prepared = False
             self._prepared.clear()
             self._send_batch(statements, prepared=False)
 
