@@ -232,17 +232,20 @@ class Tool:
     run: Callable[[str], Timing]
     recorded: str
     """Which migrations table to check afterwards: "dbmigrate", "dbmate" or "" (none)."""
+    rerun: Callable[[str], Timing] | None = None
+    """The same command again on the now up-to-date database: the tool's fixed cost."""
 
 
-def run_engine_in_process(url: str, workload: Workload) -> Timing:
+def run_engine_in_process(url: str, workload: Workload, *, expect: int | None = None) -> Timing:
     started = time.perf_counter()
     bundle = compile_directory(workload.golang_dir)
     compiled = time.perf_counter()
     with PsycopgTransport.connect(url) as transport:
         result = Engine(transport, bundle).up()
     finished = time.perf_counter()
-    if len(result.applied) != workload.count:
-        raise BenchError(f"engine applied {len(result.applied)} of {workload.count} migrations")
+    wanted = workload.count if expect is None else expect
+    if len(result.applied) != wanted:
+        raise BenchError(f"engine applied {len(result.applied)} migrations, expected {wanted}")
     return {
         "compile": compiled - started,
         "apply": finished - compiled,
@@ -302,6 +305,7 @@ def make_tools(workload: Workload, server: Server, scratch: Path) -> list[Tool]:
             "dbmigrate in-process (compile + apply)",
             lambda url: run_engine_in_process(url, workload),
             "dbmigrate",
+            lambda url: run_engine_in_process(url, workload, expect=0),
         ),
         Tool(
             "cli",
@@ -310,6 +314,9 @@ def make_tools(workload: Workload, server: Server, scratch: Path) -> list[Tool]:
                 [*cli(url), "--dir", str(workload.golang_dir)], cwd=ROOT, env=env
             ),
             "dbmigrate",
+            lambda url: run_command(
+                [*cli(url), "--dir", str(workload.golang_dir)], cwd=ROOT, env=env
+            ),
         ),
         Tool(
             "cli-cold",
@@ -318,6 +325,9 @@ def make_tools(workload: Workload, server: Server, scratch: Path) -> list[Tool]:
                 [*cli(url), "--dir", str(workload.golang_dir), "--no-cache"], cwd=ROOT, env=env
             ),
             "dbmigrate",
+            lambda url: run_command(
+                [*cli(url), "--dir", str(workload.golang_dir), "--no-cache"], cwd=ROOT, env=env
+            ),
         ),
         Tool(
             "dbmate",
@@ -329,6 +339,11 @@ def make_tools(workload: Workload, server: Server, scratch: Path) -> list[Tool]:
                 env=env,
             ),
             "dbmate",
+            lambda url: run_command(
+                [*dbmate(url), "--migrations-dir", str(workload.dbmate_dir), "up"],
+                cwd=scratch,
+                env=env,
+            ),
         ),
         Tool(
             "psql",
@@ -360,6 +375,9 @@ def run_rounds(
             try:
                 timing = tool.run(url)
                 verify(url, workload, tool.recorded)
+                if tool.rerun is not None:
+                    timing["fixed"] = tool.rerun(url)["total"]
+                    verify(url, workload, tool.recorded)
             finally:
                 server.drop_database(name)
             if number >= warmup:
@@ -561,7 +579,28 @@ def report(
     print(f"\n  per migration: dbmigrate CLI {per:.2f} ms, dbmate "
           f"{medians['dbmate'] / workload.count * 1000:.2f} ms, psql "
           f"{medians['psql'] / workload.count * 1000:.2f} ms")  # fmt: skip
+    report_fixed_costs(tools, results, workload)
     return medians
+
+
+def report_fixed_costs(
+    tools: list[Tool], results: dict[str, list[Timing]], workload: Workload
+) -> None:
+    """Split each run into what the tool pays once and what it pays per migration.
+
+    The fixed cost is the same command run again on the database it just brought
+    up to date (start-up, imports, reading the files, connecting, finding nothing
+    to do); the rest of the run, divided by the number of files, is the cost of
+    one migration.
+    """
+    print(f"\n  {'fixed cost and cost per migration':<44} {'fixed s':>8}   {'per migration':>13}")
+    for tool in tools:
+        timings = results[tool.key]
+        if "fixed" not in timings[0]:
+            continue
+        fixed = statistics.median(t["fixed"] for t in timings)
+        marginal = statistics.median((t["total"] - t["fixed"]) / workload.count for t in timings)
+        print(f"  {tool.label:<44} {fixed:>8.2f}   {marginal * 1000:>10.2f} ms")
 
 
 def ratios(medians: dict[str, float]) -> bool:
