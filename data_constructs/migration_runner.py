@@ -7,7 +7,9 @@ compiled bundle: no parser, no driver, nothing to reach the VPC for.
 
 The custom resource's properties carry the target version and the bundle
 checksum: ``cdk diff`` shows a migration change, and CloudFormation sends an
-Update exactly when the migrations change.
+Update exactly when the migrations change. They also carry the environment's
+name, so that a failure tells the operator the exact
+``python -m ops migrate force V --env ENV`` command.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class MigrationRunner(Construct):
         cluster: rds.DatabaseCluster,
         secret: secretsmanager.ISecret,
         database_name: str,
+        environment_name: str,
         log_retention_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -80,6 +83,7 @@ class MigrationRunner(Construct):
                 "ClusterArn": cluster.cluster_arn,
                 "SecretArn": secret.secret_arn,
                 "Database": database_name,
+                "Environment": environment_name,
                 "TargetVersion": str(bundle.target_version or 0),
                 "BundleChecksum": bundle.bundle_checksum,
             },

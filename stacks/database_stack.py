@@ -49,6 +49,7 @@ class DatabaseStack(Stack):
             cluster=self.aurora.cluster,
             secret=self.aurora.secret,
             database_name=config.aurora.database_name,
+            environment_name=config.name,
             log_retention_days=config.aurora.log_retention_days,
         )
         self.backups = DatabaseBackups(
@@ -63,9 +64,9 @@ class DatabaseStack(Stack):
         for key, value in config.tags:
             Tags.of(self).add(key, value)
         Tags.of(self).add("environment", config.name)
-        self._publish_all(config.ssm_prefix)
+        self._publish_all(config.ssm_prefix, database_name=config.aurora.database_name)
 
-    def _publish_all(self, prefix: str) -> None:
+    def _publish_all(self, prefix: str, *, database_name: str) -> None:
         cluster = self.aurora.cluster
         self._publish(prefix, "TableName", "table-name", self.table.table.table_name)
         self._publish(prefix, "TableArn", "table-arn", self.table.table.table_arn)
@@ -81,6 +82,7 @@ class DatabaseStack(Stack):
             cluster.cluster_read_endpoint.hostname,
         )
         self._publish(prefix, "SecretArn", "secret-arn", self.aurora.secret.secret_arn)
+        self._publish(prefix, "DatabaseName", "database-name", database_name)
         backups = self.backups
         self._publish(
             prefix, "BackupVaultName", "backup-vault-name", backups.vault.backup_vault_name

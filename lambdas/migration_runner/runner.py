@@ -52,6 +52,8 @@ MAX_TIMEOUT_MS = 2_147_483_647
 
 REQUIRED = ("ClusterArn", "SecretArn", "Database", "TargetVersion", "BundleChecksum")
 OPTIONAL_TIMEOUTS = ("LockTimeoutMs", "StatementTimeoutMs")
+ENVIRONMENT = "Environment"
+"""Optional: templates synthesized before it existed (a rollback Update) do not send it."""
 
 _CLUSTER_ARN = re.compile(
     r"^arn:aws[a-z-]*:rds:([a-z0-9-]+):\d{12}:cluster:([A-Za-z][A-Za-z0-9-]*)$"
@@ -59,6 +61,7 @@ _CLUSTER_ARN = re.compile(
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$")
 _CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
 _VERSION = re.compile(r"^[0-9]+$")
+_ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class DeploymentError(Exception):
@@ -83,6 +86,8 @@ class Properties:
     bundle_checksum: str
     lock_timeout_ms: int | None = None
     statement_timeout_ms: int | None = None
+    environment: str | None = None
+    """The stack's environment name (``dev``), for the operator's ``--env``."""
 
     @property
     def region(self) -> str:
@@ -134,10 +139,12 @@ def parse_properties(raw: object) -> Properties:
     problems: list[str] = []
     text = {name: _required_text(values, name, problems) for name in REQUIRED}
     timeouts = {name: _optional_timeout(values, name, problems) for name in OPTIONAL_TIMEOUTS}
+    environment = {ENVIRONMENT: str(values.get(ENVIRONMENT) or "").strip()}
     _check_format(text, "ClusterArn", _CLUSTER_ARN, "an Aurora cluster ARN", problems)
     _check_format(text, "SecretArn", _SECRET_ARN, "a Secrets Manager secret ARN", problems)
     _check_format(text, "BundleChecksum", _CHECKSUM, "a sha256 hex digest", problems)
     _check_format(text, "TargetVersion", _VERSION, "a migration version number", problems)
+    _check_format(environment, ENVIRONMENT, _ENVIRONMENT, "an environment name", problems)
     if problems:
         raise DeploymentError("invalid custom resource properties: " + "; ".join(problems))
     return Properties(
@@ -148,6 +155,7 @@ def parse_properties(raw: object) -> Properties:
         bundle_checksum=text["BundleChecksum"],
         lock_timeout_ms=timeouts["LockTimeoutMs"],
         statement_timeout_ms=timeouts["StatementTimeoutMs"],
+        environment=environment[ENVIRONMENT] or None,
     )
 
 
@@ -169,13 +177,15 @@ def check_bundle(props: Properties, bundle: Bundle) -> None:
 
 
 def force_hint(props: Properties) -> str:
-    """The engine's ``force`` instruction for a cluster reachable only from inside its VPC."""
-    cluster = _format_literal(props.cluster_name)
-    database = _format_literal(props.database)
-    return (
-        "python -m ops migrate force {version} --database-url "
-        f"postgresql://<user>:<password>@<writer endpoint of cluster {cluster}>/{database}"
-    )
+    """The engine's ``force`` instruction: the ops CLI over the Data API, no tunnel needed.
+
+    ``--env`` finds this cluster, its secret and database from what the stack
+    publishes; ``--region`` is the cluster's, whatever the operator's default.
+    Without the Environment property (an older template) the name is left to fill in.
+    """
+    environment = _format_literal(props.environment) if props.environment else "<ENV>"
+    region = _format_literal(props.region)
+    return f"python -m ops migrate force {{version}} --env {environment} --region {region}"
 
 
 def engine_config(event: Mapping[str, Any], props: Properties) -> EngineConfig:

@@ -73,6 +73,7 @@ def properties(endpoint: DataApiEndpoint, bundle: Bundle, **extra: str) -> dict[
         "Database": endpoint.database,
         "TargetVersion": str(bundle.target_version),
         "BundleChecksum": bundle.bundle_checksum,
+        "Environment": "dev",
         **extra,
     }
 

@@ -197,10 +197,7 @@ def test_a_failing_non_transactional_file_leaves_it_dirty_and_says_how_to_force(
     second = "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY idx_x ON no_such_table (x);\n"
     bundle = write_bundle(_two_file_dir(tmp_path, second), lambda_env.bundle_file)
     props = properties(lambda_env.endpoint, bundle)
-    force_1 = (
-        "python -m ops migrate force 1 --database-url postgresql://<user>:<password>@"
-        f"<writer endpoint of cluster emulated>/{lambda_env.endpoint.database}"
-    )
+    force_1 = "python -m ops migrate force 1 --env dev --region us-east-1"
 
     first = _fails(create_event(props))
     retried = _fails(update_event(props, props))

@@ -96,6 +96,7 @@ def test_every_property_problem_is_reported_at_once(
         BundleChecksum="abc",
         LockTimeoutMs="-5",
         StatementTimeoutMs="1.5",
+        Environment="dev; rm -rf /",
     )
     del props["Database"]
 
@@ -110,7 +111,8 @@ def test_every_property_problem_is_reported_at_once(
         "got 'arn:aws:rds:us-east-1:123456789012:db:an-instance'; "
         "SecretArn must be a Secrets Manager secret ARN, got 'my-secret'; "
         "BundleChecksum must be a sha256 hex digest, got 'abc'; "
-        "TargetVersion must be a migration version number, got 'v4'"
+        "TargetVersion must be a migration version number, got 'v4'; "
+        "Environment must be an environment name, got 'dev; rm -rf /'"
     )
 
 
@@ -131,9 +133,24 @@ def test_properties_are_parsed_with_region_cluster_and_timeouts(
     assert (props.region, props.cluster_name) == ("cn-north-1", "app-data")
     assert (config.lock_timeout_ms, config.statement_timeout_ms) == (250, 40_000)
     assert config.applied_by == "cloudformation:AppData-dev/MigrationRunnerSchemaMigrations5A1C2D3E"
+    assert props.environment == "dev"
     assert config.force_hint.format(version=3) == (
-        "python -m ops migrate force 3 --database-url "
-        f"postgresql://<user>:<password>@<writer endpoint of cluster app-data>/{data_api.database}"
+        "python -m ops migrate force 3 --env dev --region cn-north-1"
+    )
+
+
+def test_without_the_environment_property_the_hint_leaves_env_to_fill_in(
+    data_api: DataApiEndpoint, bundle: Bundle
+) -> None:
+    """Properties from a template older than the property (a rollback Update) still run."""
+    raw = properties(data_api, bundle)
+    del raw["Environment"]
+
+    props = runner.parse_properties(raw)
+
+    assert props.environment is None
+    assert runner.force_hint(props).format(version=2) == (
+        "python -m ops migrate force 2 --env <ENV> --region us-east-1"
     )
 
 

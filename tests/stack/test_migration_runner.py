@@ -40,6 +40,7 @@ def test_resource_carries_target_version_and_checksum(synthesized: Synthesized, 
     assert props["TargetVersion"] == str(bundle.target_version)
     assert props["BundleChecksum"] == bundle.bundle_checksum
     assert props["Database"] == "app"
+    assert props["Environment"] == env  # named in the failure's `ops migrate force --env` hint
     assert props["ClusterArn"] == {
         "Fn::Join": [
             "",

@@ -14,6 +14,7 @@ PUBLISHED = {
     "ClusterEndpoint": "cluster-endpoint",
     "ClusterReaderEndpoint": "cluster-reader-endpoint",
     "SecretArn": "secret-arn",
+    "DatabaseName": "database-name",
     "BackupVaultName": "backup-vault-name",
     "BackupRoleArn": "backup-role-arn",
     "BackupPlanId": "backup-plan-id",
@@ -48,4 +49,5 @@ def test_outputs_point_at_the_stateful_resources(synthesized: Synthesized, env: 
         "Fn::GetAtt": [cluster_id, "ReadEndpoint.Address"]
     }
     assert outputs["SecretArn"]["Value"] == {"Ref": secret_id}
+    assert outputs["DatabaseName"]["Value"] == "app"  # aurora.database_name, the default
     assert cluster_id in str(outputs["ClusterArn"]["Value"])
