@@ -29,8 +29,8 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 
-from dbmigrate.errors import one_line
 from ops import exit_codes
+from ops.errors import OpsError
 
 NO_CREDENTIALS = "no AWS credentials: set AWS_PROFILE or run `aws configure` / `aws sso login`"
 _CREDENTIAL_ERRORS = (
@@ -50,6 +50,7 @@ _ACCESS_DENIED = frozenset(
         "UnauthorizedOperation",
         "AuthorizationError",
         "UnauthorizedException",
+        "ForbiddenException",
     }
 )
 _BAD_CREDENTIALS = frozenset(
@@ -82,19 +83,16 @@ _DENIED_ACTION = re.compile(r"perform:? ([a-z0-9-]+:[A-Za-z0-9*]+)")
 _DENIED_RESOURCE = re.compile(r"on resource:? (\S+)")
 
 
-class OpsError(Exception):
-    """A failure already phrased for the operator: one line and its exit code."""
-
-    def __init__(self, message: str, code: int = exit_codes.ERROR) -> None:
-        super().__init__(one_line(message, 1000))
-        self.code = code
-
-
 class Aws:
-    """Clients of one region, created once each; ``factory`` is replaceable in tests."""
+    """Clients of one region, created once each; ``factory`` is replaceable in tests.
 
-    def __init__(self, region: str, factory: Callable[[str], Any]) -> None:
+    ``session`` is the boto3 session behind the factory (None for test factories), for
+    clients that need a configuration of their own (the Data API transport's).
+    """
+
+    def __init__(self, region: str, factory: Callable[[str], Any], session: Any = None) -> None:
         self.region = region
+        self.session = session
         self._factory = factory
         self._clients: dict[str, Any] = {}
 
@@ -134,7 +132,7 @@ def connect(profile: str | None, region: str | None, fallback_region: str | None
         connect_timeout=10,
         read_timeout=60,
     )
-    return Aws(chosen, lambda service: session.client(service, config=config))
+    return Aws(chosen, lambda service: session.client(service, config=config), session)
 
 
 def call(
@@ -143,11 +141,12 @@ def call(
     """``client.<operation>(**params)``, every failure raised as an `OpsError`.
 
     ``operation`` is the API name (``CreateBackup``); ``not_found`` phrases a
-    not-found answer ("table app-data"), which then exits `NOT_FOUND`.
+    not-found answer ("table app-data"), which then exits `NOT_FOUND`. Creating the
+    client is inside too: boto3 refuses partial credentials (a key id without its
+    secret) there, not at the call.
     """
-    client = aws.client(service)
-    method = getattr(client, xform_name(operation))
     try:
+        method = getattr(aws.client(service), xform_name(operation))
         result: dict[str, Any] = method(**params)
     except (ClientError, BotoCoreError) as exc:
         raise explain(exc, service, operation, aws.region, not_found=not_found) from exc

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from ops import command, exit_codes, jobs
-from ops.aws import Aws, OpsError, call
+from ops.aws import Aws, call
 from ops.backups import (
     RESOURCES,
     Clock,
@@ -23,6 +23,7 @@ from ops.backups import (
 )
 from ops.command import Outcome
 from ops.discovery import Deployment
+from ops.errors import OpsError
 
 
 def cmd_start(args: argparse.Namespace, aws: Aws, clock: Clock = utc_now) -> Outcome:

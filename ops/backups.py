@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ops import exit_codes
-from ops.aws import OpsError
+from ops.errors import OpsError
 
 Resource = Literal["dynamodb", "aurora"]
 RESOURCES: tuple[Resource, ...] = ("dynamodb", "aurora")

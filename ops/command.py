@@ -13,15 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import exit_codes
-from ops.aws import Aws, OpsError, connect
+from ops.aws import Aws, connect
 from ops.discovery import Deployment, discover, project_defaults
+from ops.errors import OpsError
 
 Connect = Callable[[argparse.Namespace], Aws]
 """Builds the clients for a parsed command line; tests replace it with stubbed clients."""
@@ -46,9 +47,10 @@ def open_aws(args: argparse.Namespace) -> Aws:
     return connect(args.profile, args.region, fallback_region=fallback)
 
 
-def find_deployment(aws: Aws, args: argparse.Namespace) -> Deployment:
+def find_deployment(aws: Aws, args: argparse.Namespace, also: Sequence[str] = ()) -> Deployment:
+    """``--env``'s deployment; ``also``: published values the command needs besides the usual."""
     region, prefix = project_defaults(args.env)
-    return discover(aws, args.env, args.ssm_prefix or prefix, expected_region=region)
+    return discover(aws, args.env, args.ssm_prefix or prefix, expected_region=region, also=also)
 
 
 def run(args: argparse.Namespace, body: Callable[[argparse.Namespace, Aws], Outcome]) -> int:

@@ -1,4 +1,4 @@
-"""Find an environment's table, cluster and backup vault from what its DatabaseStack published.
+"""Find an environment's table, cluster, vault and database from what its DatabaseStack published.
 
 The stack publishes each value twice: an SSM parameter under ``/appdata/<env>``
 (the prefix is configurable per environment) and a CloudFormation output of
@@ -9,12 +9,14 @@ the stack outputs are the fallback, so the operator names only the environment.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ops import exit_codes
-from ops.aws import Aws, OpsError, call, error_code
+from ops.aws import Aws, call, error_code
+from ops.errors import OpsError
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 
@@ -24,17 +26,21 @@ FIELDS = {
     "table_arn": ("table-arn", "TableArn"),
     "cluster_id": ("cluster-id", "ClusterIdentifier"),
     "cluster_arn": ("cluster-arn", "ClusterArn"),
+    "secret_arn": ("secret-arn", "SecretArn"),
+    "database_name": ("database-name", "DatabaseName"),
     "vault_name": ("backup-vault-name", "BackupVaultName"),
     "backup_role_arn": ("backup-role-arn", "BackupRoleArn"),
     "plan_id": ("backup-plan-id", "BackupPlanId"),
     "topic_arn": ("backup-topic-arn", "BackupTopicArn"),
 }
 REQUIRED = ("table_name", "table_arn", "cluster_id", "cluster_arn")
+DATA_API = ("cluster_arn", "secret_arn", "database_name")
+"""What ``migrate --env`` needs: the Data API's resource ARN, secret ARN and database."""
 
 
 @dataclass(frozen=True)
 class Deployment:
-    """One deployed environment; the backup fields are None until the backups construct is."""
+    """One deployed environment; optional fields are None where the stack published none."""
 
     env: str
     region: str
@@ -43,6 +49,8 @@ class Deployment:
     table_arn: str
     cluster_id: str
     cluster_arn: str
+    secret_arn: str | None = None
+    database_name: str | None = None
     vault_name: str | None = None
     backup_role_arn: str | None = None
     plan_id: str | None = None
@@ -83,9 +91,16 @@ def project_defaults(env: str, cdk_json: Path = CDK_JSON) -> tuple[str | None, s
     )
 
 
-def from_values(env: str, region: str, source: str, values: dict[str, str]) -> Deployment:
-    """A Deployment from published values keyed like `FIELDS`; missing required ones fail."""
-    missing = [FIELDS[name][0] for name in REQUIRED if not values.get(name)]
+def from_values(
+    env: str, region: str, source: str, values: dict[str, str], also: Sequence[str] = ()
+) -> Deployment:
+    """A Deployment from published values keyed like `FIELDS`; missing required ones fail.
+
+    ``also`` names optional fields this command cannot do without (`DATA_API`).
+    """
+    missing = [
+        FIELDS[name][0] for name in dict.fromkeys((*REQUIRED, *also)) if not values.get(name)
+    ]
     if missing:
         raise OpsError(
             f"{source} lacks {', '.join(missing)}: "
@@ -97,16 +112,21 @@ def from_values(env: str, region: str, source: str, values: dict[str, str]) -> D
 
 
 def discover(
-    aws: Aws, env: str, ssm_prefix: str | None = None, expected_region: str | None = None
+    aws: Aws,
+    env: str,
+    ssm_prefix: str | None = None,
+    expected_region: str | None = None,
+    also: Sequence[str] = (),
 ) -> Deployment:
     """SSM parameters under the prefix, else the stack's outputs; errors name stack and region.
 
-    ``expected_region`` (cdk.json's) only sharpens the not-deployed message.
+    ``expected_region`` (cdk.json's) only sharpens the not-deployed message; ``also``
+    names optional fields the caller needs (see `from_values`).
     """
     prefix = (ssm_prefix or f"/appdata/{env}").rstrip("/")
     values = _from_ssm(aws, prefix)
-    if values is not None and all(values.get(name) for name in REQUIRED):
-        return from_values(env, aws.region, f"SSM {prefix}/", values)
+    if values is not None and all(values.get(name) for name in (*REQUIRED, *also)):
+        return from_values(env, aws.region, f"SSM {prefix}/", values, also)
     try:
         outputs = _from_stack(aws, env, prefix)
     except OpsError as exc:
@@ -115,7 +135,7 @@ def discover(
                 f"{exc} (cdk.json deploys {env} to {expected_region})", exc.code
             ) from exc
         raise
-    return from_values(env, aws.region, f"stack {stack_name(env)}", outputs)
+    return from_values(env, aws.region, f"stack {stack_name(env)}", outputs, also)
 
 
 def _from_ssm(aws: Aws, prefix: str) -> dict[str, str] | None:

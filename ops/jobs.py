@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ops import exit_codes
-from ops.aws import NOT_FOUND_CODES, Aws, OpsError, call, error_code
+from ops.aws import NOT_FOUND_CODES, Aws, call, error_code
 from ops.backups import FAILED, JobStatus, classify_job_id
+from ops.errors import OpsError
 
 Poll = Callable[[], JobStatus]
 _MISSING = NOT_FOUND_CODES | {"InvalidParameterValueException"}

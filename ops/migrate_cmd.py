@@ -1,5 +1,9 @@
 """``python -m ops migrate``: golang-migrate's commands, run by the dbmigrate engine.
 
+The database is ``--database-url`` (or ``DATABASE_URL``), through psycopg, or
+``--env ENV``: the deployed environment's cluster through the RDS Data API
+(`ops.migrate_data_api`, imported only then, because it needs boto3).
+
 Progress goes to stderr; the result goes to stdout, as text or, with
 ``--json``, as one JSON document (also on failure), so scripts can parse it.
 Every failure is one ``error: ...`` line on stderr and a documented exit code,
@@ -13,6 +17,7 @@ import getpass
 import json
 import logging
 import os
+import shlex
 import socket
 import sys
 from collections.abc import Callable
@@ -36,7 +41,8 @@ from dbmigrate.errors import (
 )
 from dbmigrate.source import create_migration
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
-from ops import exit_codes
+from ops import exit_codes, options
+from ops.errors import OpsError
 
 DEFAULT_DIR = "migrations"
 _USAGE_ERRORS = (
@@ -106,6 +112,15 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default(None),
         help="postgresql://user:password@host:port/dbname (default: $DATABASE_URL)",
     )
+    options.add_env_options(
+        parser,
+        required=False,
+        suppress=suppress,
+        env_help="a deployed environment (dev, prod, ...) instead of a database URL: runs over "
+        "the RDS Data API on DatabaseStack-ENV's cluster, found from its SSM parameters "
+        "(else its stack outputs)",
+    )
+    options.add_region_profile_options(parser, suppress=suppress)
     parser.add_argument(
         "--dir", default=default(DEFAULT_DIR), help=f"migrations directory (default: {DEFAULT_DIR})"
     )
@@ -152,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         document, text, code = _dispatch(args)
     except MigrationError as exc:
         return _fail(args, exc, _exit_code(exc))
+    except OpsError as exc:  # --env: discovery and AWS failures, already one line and a code
+        return _fail(args, exc, exc.code)
     except psycopg.Error as exc:
         return _fail(args, exc, exit_codes.ERROR, db_error_text(exc))
     except OSError as exc:
@@ -165,14 +182,52 @@ def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
     if args.command == "create":
         up, down = create_migration(Path(args.dir), args.name)
         return {"created": [str(up), str(down)]}, f"created {up}\ncreated {down}", exit_codes.OK
-    url = args.database_url or os.environ.get("DATABASE_URL")
-    if not url:
-        raise _UsageError("no database URL: pass --database-url or set DATABASE_URL")
+    url = _database_url(args)
     bundle = _compile(Path(args.dir), cached=not args.no_cache)
+    if url is None:
+        # Here, not at the top: boto3 and botocore, which only --env needs.
+        from ops.migrate_data_api import data_api_transport  # noqa: PLC0415
+
+        config = EngineConfig(
+            applied_by=f"{_applied_by()} via data-api", force_hint=_env_force_hint(args)
+        )
+        with data_api_transport(args) as data_api:
+            engine = Engine(data_api, bundle, config=config)
+            return _COMMANDS[args.command](engine, args)
     config = EngineConfig(applied_by=_applied_by())
     with PsycopgTransport.connect(url) as transport:
         engine = Engine(transport, bundle, config=config)
         return _COMMANDS[args.command](engine, args)
+
+
+def _database_url(args: argparse.Namespace) -> str | None:
+    """The psycopg URL, or None for ``--env`` (the Data API); exactly one must be given."""
+    from_environment = os.environ.get("DATABASE_URL")
+    if args.env:
+        if args.database_url or from_environment:
+            given = "--database-url" if args.database_url else "DATABASE_URL (unset it)"
+            raise _UsageError(f"--env and {given} both name a database: use one of them")
+        return None
+    for flag in ("ssm_prefix", "region", "profile"):
+        if getattr(args, flag, None):
+            raise _UsageError(f"--{flag.replace('_', '-')} applies only with --env")
+    url: str | None = args.database_url or from_environment
+    if not url:
+        raise _UsageError(
+            "no database: pass --database-url (or set DATABASE_URL), or --env ENV for a "
+            "deployed environment over the RDS Data API"
+        )
+    return url
+
+
+def _env_force_hint(args: argparse.Namespace) -> str:
+    """The ``force`` command for this ``--env`` run: same environment, region, profile."""
+    words = ["--env", args.env]
+    for flag in ("ssm_prefix", "region", "profile"):
+        if getattr(args, flag, None):
+            words += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
+    tail = shlex.join(words).replace("{", "{{").replace("}", "}}")  # the engine str.formats it
+    return f"python -m ops migrate force {{version}} {tail}"
 
 
 def _compile(directory: Path, *, cached: bool) -> Bundle:

@@ -1,4 +1,4 @@
-"""Command-line options the AWS-facing command groups (backup, restore) share.
+"""Command-line options the AWS-facing commands (backup, restore, migrate --env) share.
 
 Only argparse and the exit codes: building the ``python -m ops`` parser must
 not import botocore (~0.3 s with boto3), which ``migrate`` and ``--help``
@@ -15,6 +15,17 @@ from ops import exit_codes
 
 def add_aws_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """--region/--profile/--json, accepted before and after the subcommand (see migrate_cmd)."""
+    add_region_profile_options(parser, suppress=suppress)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="print one JSON document on stdout instead of text",
+    )
+
+
+def add_region_profile_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """--region/--profile; ``suppress``: a subcommand's copy keeps the group's value."""
 
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
@@ -27,12 +38,6 @@ def add_aws_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     parser.add_argument(
         "--profile", default=default(None), help="AWS profile (default: AWS_PROFILE)"
-    )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        default=default(False),
-        help="print one JSON document on stdout instead of text",
     )
 
 
@@ -49,15 +54,18 @@ def add_subcommand(commands: Any, name: str, help_text: str) -> argparse.Argumen
     return parser
 
 
-def add_env_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    parser.add_argument(
-        "--env",
-        required=required,
-        metavar="ENV",
-        help="environment name (dev, prod, ...): finds DatabaseStack-ENV's resources",
-    )
+def add_env_options(
+    parser: argparse.ArgumentParser,
+    *,
+    required: bool = True,
+    suppress: bool = False,
+    env_help: str = "environment name (dev, prod, ...): finds DatabaseStack-ENV's resources",
+) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--env", required=required, default=default, metavar="ENV", help=env_help)
     parser.add_argument(
         "--ssm-prefix",
+        default=default,
         metavar="PATH",
         help="SSM path the stack publishes under "
         "(default: cdk.json's ssm_prefix, else /appdata/ENV)",

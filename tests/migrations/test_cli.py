@@ -72,8 +72,9 @@ def test_up_n_down_n_goto_and_plan_text(fresh_db_url: str) -> None:
 def test_missing_url_is_a_usage_error() -> None:
     result = cli("up")
     assert result.returncode == 2
-    assert (
-        one_error_line(result) == "error: no database URL: pass --database-url or set DATABASE_URL"
+    assert one_error_line(result) == (
+        "error: no database: pass --database-url (or set DATABASE_URL), or --env ENV for a "
+        "deployed environment over the RDS Data API"
     )
 
 

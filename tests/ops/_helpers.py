@@ -69,6 +69,7 @@ def published(resources: Deployed, *, backups: bool) -> dict[str, str]:
         "cluster-id": resources.cluster_id,
         "cluster-endpoint": f"{resources.cluster_id}.cluster-x.{REGION}.rds.amazonaws.com",
         "secret-arn": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:db-AbCdEf",
+        "database-name": "app",
     }
     if backups:
         values |= {
@@ -93,6 +94,7 @@ OUTPUT_KEYS = {
     "cluster-id": "ClusterIdentifier",
     "cluster-endpoint": "ClusterEndpoint",
     "secret-arn": "SecretArn",
+    "database-name": "DatabaseName",
     "backup-vault-name": "BackupVaultName",
     "backup-role-arn": "BackupRoleArn",
     "backup-plan-id": "BackupPlanId",

@@ -16,7 +16,7 @@ from botocore.exceptions import (
 )
 
 from ops import exit_codes
-from ops.aws import OpsError, access_denied_message, explain
+from ops.aws import access_denied_message, explain
 from ops.backups import (
     BackupItem,
     JobStatus,
@@ -34,6 +34,7 @@ from ops.backups import (
     restore_path,
 )
 from ops.discovery import from_values, project_defaults
+from ops.errors import OpsError
 from ops.jobs import wait_all
 
 NOW = datetime(2026, 11, 14, 10, 15, 30, tzinfo=UTC)
