@@ -71,17 +71,22 @@ bench: install ## Synth benchmark: this app vs an empty app, medians and ratio
 migrate-create: install ## New migration pair: make migrate-create NAME=add_orders
 	@$(PY) -m ops migrate create $(NAME) --dir $(MIGRATIONS)
 
-migrate-up: install ## Apply pending migrations to DATABASE_URL
-	@$(PY) -m ops migrate up --dir $(MIGRATIONS)
+# The migrate-* targets use DATABASE_URL; `ENV=name` on the make command line selects that
+# deployed environment instead (--env: over the RDS Data API). ENV's default (dev) is for
+# diff/deploy only, so it is looked at here only when given on the command line.
+MIGRATE_DB = $(if $(filter command line,$(origin ENV)),--env $(ENV))
 
-migrate-down: install ## Roll back N migrations (default 1) on DATABASE_URL
-	@$(PY) -m ops migrate down $(or $(N),1) --dir $(MIGRATIONS)
+migrate-up: install ## Apply pending migrations to DATABASE_URL (ENV=prod: that environment)
+	@$(PY) -m ops migrate up --dir $(MIGRATIONS) $(MIGRATE_DB)
 
-migrate-version: install ## Show DATABASE_URL's migration version
-	@$(PY) -m ops migrate version --dir $(MIGRATIONS)
+migrate-down: install ## Roll back N migrations (default 1) on DATABASE_URL (or ENV=)
+	@$(PY) -m ops migrate down $(or $(N),1) --dir $(MIGRATIONS) $(MIGRATE_DB)
 
-migrate-plan: install ## Show what `migrate-up` would apply, without applying it
-	@$(PY) -m ops migrate plan --dir $(MIGRATIONS)
+migrate-version: install ## Show the migration version of DATABASE_URL (or ENV=)
+	@$(PY) -m ops migrate version --dir $(MIGRATIONS) $(MIGRATE_DB)
+
+migrate-plan: install ## Show what `migrate-up` would apply, without applying it (or ENV=)
+	@$(PY) -m ops migrate plan --dir $(MIGRATIONS) $(MIGRATE_DB)
 
 backup: install ## On-demand backup, waited for: make backup ENV=prod TARGET=all [NATIVE=1]
 	@$(PY) -m ops backup start --env $(ENV) --target $(or $(TARGET),all) $(if $(NATIVE),--native) --wait
