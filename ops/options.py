@@ -8,6 +8,7 @@ never use. What runs a command lives in `ops.command`.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from ops import exit_codes
@@ -41,8 +42,15 @@ def add_region_profile_options(parser: argparse.ArgumentParser, *, suppress: boo
     )
 
 
-def add_subcommand(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    """A subcommand parser with the shared exit-code epilog and the AWS options."""
+def add_subcommand(
+    commands: Any,
+    name: str,
+    help_text: str,
+    *,
+    add_common: Callable[..., None] | None = None,
+) -> argparse.ArgumentParser:
+    """A subcommand parser with the shared exit-code epilog and the group's common options
+    (the AWS options unless ``add_common`` says otherwise), accepted after it too."""
     parser: argparse.ArgumentParser = commands.add_parser(
         name,
         help=help_text,
@@ -50,7 +58,7 @@ def add_subcommand(commands: Any, name: str, help_text: str) -> argparse.Argumen
         epilog=exit_codes.HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_aws_options(parser, suppress=True)
+    (add_common or add_aws_options)(parser, suppress=True)
     return parser
 
 

@@ -1,0 +1,239 @@
+"""Running one ``python -m ops migrate`` subcommand: database, engine, output, exit code.
+
+Imported by ``ops.migrate_cmd`` only when a migrate command runs, so that the
+backup and restore commands and ``--help`` do not pay for psycopg. Progress goes
+to stderr; the result goes to stdout, as text or, with ``--json``, as one JSON
+document (also on failure). Every failure is one ``error: ...`` line on stderr
+and a documented exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import shlex
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from dbmigrate.bundle import Bundle
+from dbmigrate.cache import compile_directory_cached, default_cache_dir
+from dbmigrate.engine import Engine, EngineConfig
+from dbmigrate.errors import (
+    BundleError,
+    DirtyDatabaseError,
+    InvalidConnectionStringError,
+    InvalidRequestError,
+    MigrationError,
+    MigrationSourceError,
+    db_error_text,
+    one_line,
+)
+from dbmigrate.source import create_migration
+from dbmigrate.transports.psycopg_transport import PsycopgTransport
+from ops import exit_codes
+from ops.errors import OpsError
+
+_USAGE_ERRORS = (
+    MigrationSourceError,
+    BundleError,
+    InvalidRequestError,
+    InvalidConnectionStringError,
+)
+
+
+class _UsageError(MigrationError):
+    """Bad command-line input found after parsing (e.g. no database URL)."""
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one migrate subcommand and turn every failure into a line and an exit code."""
+    _log_progress_to_stderr()
+    try:
+        document, text, code = _dispatch(args)
+    except MigrationError as exc:
+        return _fail(args, exc, _exit_code(exc))
+    except OpsError as exc:  # --env: discovery and AWS failures, already one line and a code
+        return _fail(args, exc, exc.code)
+    except psycopg.Error as exc:
+        return _fail(args, exc, exit_codes.ERROR, db_error_text(exc))
+    except OSError as exc:
+        return _fail(args, exc, exit_codes.ERROR, f"{exc.strerror or exc}: {exc.filename or ''}")
+    _emit(args, {"ok": code == exit_codes.OK, "command": args.command, **document}, text)
+    return code
+
+
+def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    """(JSON fields, text for stdout, exit code) of a successful command."""
+    if args.command == "create":
+        up, down = create_migration(Path(args.dir), args.name)
+        return {"created": [str(up), str(down)]}, f"created {up}\ncreated {down}", exit_codes.OK
+    url = _database_url(args)
+    bundle = _compile(Path(args.dir), cached=not args.no_cache)
+    if url is None:
+        # Here, not at the top: boto3 and botocore, which only --env needs.
+        from ops.migrate_data_api import data_api_transport  # noqa: PLC0415
+
+        config = EngineConfig(
+            applied_by=f"{_applied_by()} via data-api", force_hint=_env_force_hint(args)
+        )
+        with data_api_transport(args) as data_api:
+            engine = Engine(data_api, bundle, config=config)
+            return _COMMANDS[args.command](engine, args)
+    config = EngineConfig(applied_by=_applied_by())
+    with PsycopgTransport.connect(url) as transport:
+        engine = Engine(transport, bundle, config=config)
+        return _COMMANDS[args.command](engine, args)
+
+
+def _database_url(args: argparse.Namespace) -> str | None:
+    """The psycopg URL, or None for ``--env`` (the Data API); exactly one must be given."""
+    from_environment = os.environ.get("DATABASE_URL")
+    if args.env:
+        if args.database_url or from_environment:
+            given = "--database-url" if args.database_url else "DATABASE_URL (unset it)"
+            raise _UsageError(f"--env and {given} both name a database: use one of them")
+        return None
+    for flag in ("ssm_prefix", "region", "profile"):
+        if getattr(args, flag, None):
+            raise _UsageError(f"--{flag.replace('_', '-')} applies only with --env")
+    url: str | None = args.database_url or from_environment
+    if not url:
+        raise _UsageError(
+            "no database: pass --database-url (or set DATABASE_URL), or --env ENV for a "
+            "deployed environment over the RDS Data API"
+        )
+    return url
+
+
+def _env_force_hint(args: argparse.Namespace) -> str:
+    """The ``force`` command for this ``--env`` run: same environment, region, profile."""
+    words = ["--env", args.env]
+    for flag in ("ssm_prefix", "region", "profile"):
+        if getattr(args, flag, None):
+            words += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
+    tail = shlex.join(words).replace("{", "{{").replace("}", "}}")  # the engine str.formats it
+    return f"python -m ops migrate force {{version}} {tail}"
+
+
+def _compile(directory: Path, *, cached: bool) -> Bundle:
+    """The directory compiled; files unchanged since the last command come from the cache."""
+    if cached:
+        return compile_directory_cached(directory, cache_dir=default_cache_dir())
+    from dbmigrate.compile import compile_directory  # noqa: PLC0415 - pglast is slow to import
+
+    return compile_directory(directory)
+
+
+def _cmd_up(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    result = engine.up(args.n)
+    return result.to_dict(), result.message, exit_codes.OK
+
+
+def _cmd_down(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    result = engine.down_all() if args.all else engine.down(args.n)
+    return result.to_dict(), result.message, exit_codes.OK
+
+
+def _cmd_goto(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    result = engine.goto(args.version)
+    return result.to_dict(), result.message, exit_codes.OK
+
+
+def _cmd_version(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    del args
+    state = engine.version()
+    shown = "none" if state.version is None else str(state.version)
+    if state.dirty:
+        print(f"error: {engine.dirty_message(state.version)}", file=sys.stderr)
+        return {"version": state.version, "dirty": True}, f"{shown} (dirty)", exit_codes.DIRTY
+    return {"version": state.version, "dirty": False}, shown, exit_codes.OK
+
+
+def _cmd_force(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    state = engine.force(args.version)
+    shown = "none" if state.version is None else str(state.version)
+    return {"version": state.version, "dirty": False}, f"forced version {shown}", exit_codes.OK
+
+
+def _cmd_plan(engine: Engine, args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
+    del args
+    plan = engine.plan()
+    lines = [
+        f"pending: {step.file}" + ("" if step.transactional else " (no transaction)")
+        for step in plan.steps
+    ]
+    return plan.to_dict(), "\n".join([*lines, plan.message]), exit_codes.OK
+
+
+_COMMANDS: dict[str, Callable[[Engine, argparse.Namespace], tuple[dict[str, Any], str, int]]] = {
+    "up": _cmd_up,
+    "down": _cmd_down,
+    "goto": _cmd_goto,
+    "version": _cmd_version,
+    "force": _cmd_force,
+    "plan": _cmd_plan,
+}
+
+
+def _exit_code(exc: MigrationError) -> int:
+    if isinstance(exc, DirtyDatabaseError):
+        return exit_codes.DIRTY
+    if isinstance(exc, (*_USAGE_ERRORS, _UsageError)):
+        return exit_codes.USAGE
+    return exit_codes.ERROR
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, code: int, text: str | None = None) -> int:
+    message = one_line(text if text is not None else str(exc))
+    print(f"error: {message}", file=sys.stderr)
+    if args.json:
+        document = {
+            "ok": False,
+            "command": args.command,
+            "error": message,
+            "error_type": type(exc).__name__,
+            "exit_code": code,
+        }
+        print(json.dumps(document, sort_keys=True))
+    return code
+
+
+def _emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
+    if args.json:
+        print(json.dumps(document, sort_keys=True))
+    else:
+        print(text)
+
+
+def _applied_by() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"ops-cli:{user}@{socket.gethostname()}"
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now; being its own class, it is installed once."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _log_progress_to_stderr() -> None:
+    logger = logging.getLogger("dbmigrate")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("migrate: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
