@@ -15,10 +15,13 @@ Contenders, all applying the same statements:
 * dbmate (the pinned npm package), from an equivalent dbmate-format directory;
 * the floor: ``psql -f`` of every up statement concatenated into one file.
 
-Goals, printed and never asserted: the dbmigrate CLI no slower than dbmate, and
-within 2x of the psql floor (the CLI is the like-for-like contender: the others
-are whole processes too). Also reports the migration Lambda's import time, and
-profiles one engine run (statements sent, cProfile) when a goal is missed.
+Goals, printed and never asserted: no slower than dbmate, and within 2x of the
+psql floor, judged for the engine in-process (what the issue names) and for the
+CLI (the stricter, like-for-like reading: the others are whole processes too).
+Each migration tool's fixed cost (the same command again on the up-to-date
+database) and its cost per migration are printed too. Also reports the migration
+Lambda's import time, and profiles one engine run (statements sent, cProfile)
+when a goal is missed.
 
 Run: ``.venv/bin/python bench/migrate_bench.py [--rounds 5] [--profile always]``
 (installs the pinned dbmate into .bench-tools/ on first run; needs PostgreSQL server
@@ -603,34 +606,36 @@ def report_fixed_costs(
         print(f"  {tool.label:<44} {fixed:>8.2f}   {marginal * 1000:>10.2f} ms")
 
 
-def ratios(medians: dict[str, float]) -> bool:
-    """Print the ratios of medians; True when the headline goals are met.
+def ratios(medians: dict[str, float]) -> dict[str, bool]:
+    """Print the ratios of medians; which contenders meet both goals.
 
-    The headline compares the CLI, because dbmate and psql are measured as whole
-    processes too (start-up, connection, every file); the in-process figures leave
-    out Python's start-up and imports, so they are shown for information only.
+    The goals are judged twice. For the engine (compile + apply in this process,
+    psycopg transport: what the issue names), and for the CLI, which is the
+    stricter, like-for-like reading: dbmate and psql are whole processes too, and
+    the CLI also pays Python's start-up and psycopg's import (see the fixed costs).
     """
     lines = [
-        ("dbmigrate CLI / dbmate", medians["cli"] / medians["dbmate"], GOAL_VS_DBMATE),
-        ("dbmigrate CLI / psql floor", medians["cli"] / medians["psql"], GOAL_VS_PSQL),
+        ("dbmigrate in-process / dbmate", medians["engine"] / medians["dbmate"], "engine"),
+        ("dbmigrate in-process / psql floor", medians["engine"] / medians["psql"], "engine"),
+        ("dbmigrate CLI / dbmate", medians["cli"] / medians["dbmate"], "cli"),
+        ("dbmigrate CLI / psql floor", medians["cli"] / medians["psql"], "cli"),
         ("dbmigrate CLI --no-cache / dbmate", medians["cli-cold"] / medians["dbmate"], None),
         ("dbmigrate CLI --no-cache / psql floor", medians["cli-cold"] / medians["psql"], None),
-        ("dbmigrate in-process / dbmate", medians["engine"] / medians["dbmate"], None),
-        ("dbmigrate in-process / psql floor", medians["engine"] / medians["psql"], None),
         ("dbmigrate apply only / psql floor", medians["apply"] / medians["psql"], None),
         ("dbmate / psql floor", medians["dbmate"] / medians["psql"], None),
     ]
     print(f"\n  {'ratio of medians':<44} {'ratio':>8}   goal")
-    all_met = True
-    for label, value, goal in lines:
-        if goal is None:
+    met = {"engine": True, "cli": True}
+    for label, value, judged in lines:
+        if judged is None:
             verdict = "(information)"
         else:
-            met = value <= goal
-            all_met &= met
-            verdict = f"<= {goal:.2f}x  {'met' if met else 'MISSED'}"
+            goal = GOAL_VS_DBMATE if label.endswith("dbmate") else GOAL_VS_PSQL
+            ok = value <= goal
+            met[judged] &= ok
+            verdict = f"<= {goal:.2f}x  {'met' if ok else 'MISSED'}"
         print(f"  {label:<44} {value:>7.2f}x   {verdict}")
-    return all_met
+    return met
 
 
 def report_imports(runs: int) -> None:
@@ -714,11 +719,12 @@ def main() -> int:
         results = run_rounds(tools, server, workload, args.rounds, args.warmup)
         medians = report(tools, results, workload)
         met = ratios(medians)
-        print(f"\n  goals (CLI, like for like: every contender is a whole process): no slower than "
-              f"dbmate, within {GOAL_VS_PSQL:.0f}x of the psql floor: "
-              f"{'met' if met else 'MISSED'}")  # fmt: skip
+        goals = f"no slower than dbmate, within {GOAL_VS_PSQL:.0f}x of the psql floor"
+        print()
+        for key, who in (("engine", "the engine in-process"), ("cli", "the CLI process")):
+            print(f"  goals ({goals}), {who}: {'met' if met[key] else 'MISSED'}")
         report_imports(args.import_runs)
-        if args.profile == "always" or (args.profile == "auto" and not met):
+        if args.profile == "always" or (args.profile == "auto" and not all(met.values())):
             profile_engine(server, workload, top=15)
     return 0
 
