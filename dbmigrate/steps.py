@@ -83,6 +83,8 @@ class Stepper:
         self, transport: Transport, planner: Planner, hints: DirtyHints, limits: Limits
     ) -> None:
         self._transport = transport
+        # Checked once: isinstance against a runtime-checkable Protocol is slow per file.
+        self._batch = transport if isinstance(transport, BatchTransport) else None
         self._planner = planner
         self._hints = hints
         self._limits = limits
@@ -168,9 +170,9 @@ class Stepper:
 
     def _batched(self, target: int | None, direction: Direction) -> AppliedStep | None:
         """The step in one request, when the transport and the file allow; None if not taken."""
-        known = self.known
+        known, batch_transport = self.known, self._batch
         if (
-            not isinstance(self._transport, BatchTransport)
+            batch_transport is None
             or known is None
             or known.dirty
             or (known.version is not None and self.verified_through < known.version)
@@ -199,7 +201,7 @@ class Stepper:
         ]
         started = time.monotonic()
         try:
-            self._transport.execute_batch(batch)
+            batch_transport.execute_batch(batch)
         except Exception as exc:
             if getattr(exc, "sqlstate", None) == STALE_STATE_SQLSTATE:
                 log.info("the recorded state moved (another runner): re-reading it under the lock")
