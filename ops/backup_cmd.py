@@ -43,7 +43,7 @@ def register(groups: Any) -> None:
     )
     start.add_argument(
         "--retention-days",
-        type=_positive,
+        type=options.at_least(1),
         metavar="N",
         help="AWS Backup: delete the recovery point after N days (default: the vault's rules)",
     )
@@ -82,10 +82,3 @@ def _handler(args: argparse.Namespace) -> int:
         "status": backup_status.cmd_status,
     }[args.command]
     return command.run(args, body)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value

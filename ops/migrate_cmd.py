@@ -36,16 +36,17 @@ def register(groups: Any) -> None:
         return options.add_subcommand(commands, name, help_text, add_common=_add_common)
 
     up = add("up", "apply all pending migrations, or the next N")
-    up.add_argument("n", nargs="?", type=_positive, metavar="N")
+    up.add_argument("n", nargs="?", type=options.at_least(1), metavar="N")
     down = add("down", "revert the last N applied migrations (N is required, or --all)")
     which = down.add_mutually_exclusive_group(required=True)
-    which.add_argument("n", nargs="?", type=_positive, metavar="N")
+    which.add_argument("n", nargs="?", type=options.at_least(1), metavar="N")
     which.add_argument("--all", action="store_true", help="revert every applied migration")
     goto = add("goto", "migrate up or down to version V")
-    goto.add_argument("version", type=_non_negative, metavar="V")
+    goto.add_argument("version", type=options.at_least(0), metavar="V")
     add("version", "print the current version (exit 3 if dirty)")
     force = add("force", "record version V as current and clean, running nothing (-1: none)")
-    force.add_argument("version", type=_force_version, metavar="V")
+    no_version = options.at_least(-1, note=" (-1 means no version)")
+    force.add_argument("version", type=no_version, metavar="V")
     add("plan", "show what `up` would apply, without applying it")
     create = add("create", "create the next empty NNNNNN_NAME.up.sql / .down.sql pair")
     create.add_argument("name", metavar="NAME")
@@ -91,27 +92,6 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default(False),
         help="print one JSON document on stdout instead of text",
     )
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _force_version(text: str) -> int:
-    value = int(text)
-    if value < -1:
-        raise argparse.ArgumentTypeError(f"must be >= -1 (-1 means no version), got {value}")
-    return value
 
 
 def _handler(args: argparse.Namespace) -> int:

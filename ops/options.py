@@ -96,6 +96,18 @@ def add_wait_options(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def at_least(minimum: int, *, note: str = "") -> Callable[[str], int]:
+    """An argparse ``type``: an integer >= ``minimum``; ``note`` explains the bound."""
+
+    def check(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}{note}, got {value}")
+        return value
+
+    return check
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
