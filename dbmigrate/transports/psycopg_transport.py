@@ -29,6 +29,9 @@ _SCRIPT_SEPARATOR = "\n;\n"
 """Between two statements, on a line of its own: a statement ending in a ``-- comment``
 would swallow a semicolon appended to its last line."""
 
+_ISOLATION = "READ COMMITTED"
+"""See ``_ConnectionExecutor.__init__``: the lock-then-read protocol needs it."""
+
 _CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
@@ -80,6 +83,10 @@ def _plain(value: Any) -> SqlValue:
 class _ConnectionExecutor:
     def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         self._conn = conn
+        # The engine reads the state in a statement after the one that waited for the
+        # lock; only READ COMMITTED gives that statement a snapshot taken after the wait.
+        # Asked for explicitly: a database may default to REPEATABLE READ.
+        conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
         # One cursor for every statement: results are fetched before execute returns,
         # so nothing is left on it, and a new cursor per statement was measurable.
         self._cursor = conn.cursor()
@@ -131,7 +138,7 @@ class _ConnectionExecutor:
             self._send_batch(statements, prepared=False)
 
     def _send_batch(self, statements: Sequence[Batched], *, prepared: bool) -> None:
-        parts = ["BEGIN"]
+        parts = [f"BEGIN ISOLATION LEVEL {_ISOLATION}"]
         for sql, params in statements:
             if params is None:
                 parts.append(sql)

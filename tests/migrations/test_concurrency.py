@@ -63,3 +63,24 @@ def test_non_idempotent_migrations_applied_exactly_once(tmp_path: Path, fresh_db
     assert query(fresh_db_url, "SELECT count(*) FROM counter") == [(1,)]
     assert sorted(h[0] for h in history(fresh_db_url)) == [1, 2, 3, 4, 5, 6, 7]
     assert state(fresh_db_url) == [(7, False)]
+
+
+def test_a_database_defaulting_to_repeatable_read_still_applies_each_file_once(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
+    """The lock-then-read protocol needs READ COMMITTED: under REPEATABLE READ the read after
+    the lock wait would see the snapshot from before it. The engine asks for it explicitly."""
+    database = fresh_db_url.rsplit("/", 1)[1]
+    query(
+        fresh_db_url,
+        f"ALTER DATABASE {database} SET default_transaction_isolation = 'repeatable read'",
+    )
+    assert query(fresh_db_url, "SHOW default_transaction_isolation") == [("repeatable read",)]
+    copy_standard(tmp_path)
+    write(tmp_path, "000005_slow.up.sql", "CREATE TABLE slow (n int);\nSELECT pg_sleep(0.3);")
+    write(tmp_path, "000006_count.up.sql", "INSERT INTO slow VALUES (1);")
+    results, errors = race(fresh_db_url, tmp_path)
+    assert errors == []
+    assert sorted(v for r in results for v in r.applied_versions) == [1, 2, 3, 4, 5, 6]
+    assert query(fresh_db_url, "SELECT count(*) FROM slow") == [(1,)]
+    assert state(fresh_db_url) == [(6, False)]
