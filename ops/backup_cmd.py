@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ops import exit_codes, options
+from ops import options
 
 
 def register(groups: Any) -> None:
     """Add the ``backup`` group and its subcommands to ``python -m ops``."""
-    backup = groups.add_parser(
+    commands = options.add_group(
+        groups,
         "backup",
-        help="take on-demand backups, list backups, show job status",
+        help_text="take on-demand backups, list backups, show job status",
         description=(
             "Backups of the AppData table and the Aurora cluster of one environment.\n\n"
             "  start   on-demand AWS Backup job (or --native DynamoDB backup / RDS snapshot)\n"
@@ -27,12 +28,9 @@ def register(groups: Any) -> None:
             "Restores: python -m ops restore dynamodb|aurora --help (always into a new\n"
             "table or cluster). Each subcommand's --help lists its options."
         ),
-        epilog=exit_codes.HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        handler=_handler,
+        connect=None,
     )
-    options.add_aws_options(backup, suppress=False)
-    backup.set_defaults(handler=_handler, connect=None)
-    commands = backup.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 
     start = options.add_subcommand(
         commands, "start", "start an on-demand backup of the table, the cluster or both"

@@ -14,23 +14,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ops import exit_codes, options
+from ops import options
 
 DEFAULT_DIR = "migrations"
 
 
 def register(groups: Any) -> None:
     """Add the ``migrate`` group and its subcommands to ``python -m ops``."""
-    migrate = groups.add_parser(
+    commands = options.add_group(
+        groups,
         "migrate",
-        help="apply, revert and inspect schema migrations",
+        help_text="apply, revert and inspect schema migrations",
         description="Schema migrations in golang-migrate format, applied by dbmigrate.",
-        epilog=exit_codes.HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        handler=_handler,
+        add_common=_add_common,
     )
-    _add_common(migrate, suppress=False)
-    migrate.set_defaults(handler=_handler)
-    commands = migrate.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         return options.add_subcommand(commands, name, help_text, add_common=_add_common)

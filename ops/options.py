@@ -42,6 +42,31 @@ def add_region_profile_options(parser: argparse.ArgumentParser, *, suppress: boo
     )
 
 
+def add_group(
+    groups: Any,
+    name: str,
+    *,
+    help_text: str,
+    description: str,
+    handler: Callable[[argparse.Namespace], int],
+    add_common: Callable[..., None] | None = None,
+    **defaults: object,
+) -> Any:
+    """A command group (migrate, backup, restore): its parser with the exit-code epilog and
+    the group's common options (the AWS options unless ``add_common`` says otherwise), its
+    handler, and the subparsers its subcommands go into."""
+    parser = groups.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog=exit_codes.HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    (add_common or add_aws_options)(parser, suppress=False)
+    parser.set_defaults(handler=handler, **defaults)
+    return parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+
+
 def add_subcommand(
     commands: Any,
     name: str,

@@ -9,14 +9,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ops import exit_codes, options
+from ops import options
 
 
 def register(groups: Any) -> None:
     """Add the ``restore`` group to ``python -m ops``."""
-    restore = groups.add_parser(
+    commands = options.add_group(
+        groups,
         "restore",
-        help="restore a backup into a new table or cluster",
+        help_text="restore a backup into a new table or cluster",
         description=(
             "Restore the AppData table or the Aurora cluster of one environment into a NEW\n"
             "table or cluster (the live one is never overwritten).\n\n"
@@ -24,12 +25,9 @@ def register(groups: Any) -> None:
             "  aurora    --recovery-point ARN|SNAPSHOT | --point-in-time ISO8601|latest\n"
             "            --to-cluster NAME"
         ),
-        epilog=exit_codes.HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        handler=_handler,
+        connect=None,
     )
-    options.add_aws_options(restore, suppress=False)
-    restore.set_defaults(handler=_handler, connect=None)
-    commands = restore.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
     for name, target, what in (
         ("dynamodb", "--to-table", "table"),
         ("aurora", "--to-cluster", "cluster"),
