@@ -481,15 +481,19 @@ class _CountingTransport(_CountingExecutor):
         super().__init__(inner, stats, migration)
         self._transport = inner
 
-    def execute_batch(self, statements: Sequence[Batched]) -> None:
-        """A whole file and its bookkeeping in one request (see dbmigrate.transport)."""
+    def execute_batch(
+        self, transactions: Sequence[Sequence[Batched]], *, receipt: str
+    ) -> list[str]:
+        """Files, each with its bookkeeping, in one request (see dbmigrate.transport)."""
         started = time.perf_counter()
-        self._transport.execute_batch(statements)
+        receipts = self._transport.execute_batch(transactions, receipt=receipt)
         entry = self._stats.setdefault(
-            "one request per file: guard, statements, state write", [0, 0, 0.0]
+            "one request per batch of files: per file guard, statements, state write",
+            [0, 0, 0.0],
         )
         entry[0] += 1
         entry[2] += time.perf_counter() - started
+        return receipts
 
     @contextmanager
     def transaction(self) -> Iterator[Executor]:

@@ -257,10 +257,11 @@ class Engine:
                 "write a new up migration that reverses it instead"
             )
         applied: list[AppliedStep] = []
-        while (done := self._stepper.step(target, direction)) is not None:
-            applied.append(done)
-            if self._on_step is not None:
-                self._on_step(done)
+        while done := self._stepper.advance(target, direction):
+            for step in done:
+                applied.append(step)
+                if self._on_step is not None:
+                    self._on_step(step)
         current = read_state(self._transport).version
         if not applied:
             message = f"no change: database at version {show(current)}"

@@ -29,22 +29,46 @@ Batched = tuple[str, Params | None]
 """One statement of a batch and its parameters (None: sent as it is, no placeholders)."""
 
 
-@runtime_checkable
-class BatchTransport(Protocol):
-    """Optional: a transport that can run a whole transaction in ONE round trip.
+class BatchError(Exception):
+    """``execute_batch`` stopped at a failing transaction; those before it committed.
 
-    ``execute_batch`` runs BEGIN, ``statements`` in order, COMMIT, as one request.
-    Either all of them commit or, when one fails, none does: the transaction is
-    rolled back, the connection is left ready for the next call, and the failing
-    statement's error is raised with its SQLSTATE as ``.sqlstate``. It need not
-    say which statement failed: the engine finds out by re-running the file a
-    statement at a time in a transaction it rolls back. PostgreSQL applies
-    ``statement_timeout`` to each statement of such a request separately. A
-    transport without it (the Data API: one statement per call) gets one
-    ``execute`` per statement inside ``transaction()``.
+    ``receipts`` are the committed transactions' receipts, in order, so their
+    count says how many committed. The failing transaction was rolled back, none
+    after it ran, and the driver's error (with its ``.sqlstate``) is the cause.
     """
 
-    def execute_batch(self, statements: Sequence[Batched]) -> None: ...
+    def __init__(self, receipts: Sequence[str], cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.receipts = tuple(receipts)
+        self.__cause__ = cause
+
+    @property
+    def sqlstate(self) -> str | None:
+        return getattr(self.__cause__, "sqlstate", None)
+
+
+@runtime_checkable
+class BatchTransport(Protocol):
+    """Optional: a transport that can send several whole transactions in ONE round trip.
+
+    ``execute_batch`` runs each of ``transactions`` (a list of statements) as its
+    own transaction, BEGIN ... COMMIT, in order, all in one request. Just before
+    each COMMIT it evaluates ``receipt``, a SQL expression whose text (one line) it
+    returns for every transaction, so the caller learns what each one measured.
+    On the first failure it stops: that transaction is rolled back, none after it
+    runs, the connection is left ready for the next call, and ``BatchError`` is
+    raised with the receipts of those that committed. If even that cannot be
+    learnt (the connection is gone), the driver's error is raised as it is and the
+    outcome is unknown. It need not say which statement failed: the engine finds
+    out by re-running the file a statement at a time in a transaction it rolls
+    back. PostgreSQL applies ``statement_timeout`` to each statement of such a
+    request separately. A transport without it (the Data API: one statement per
+    call) gets one ``execute`` per statement inside ``transaction()``.
+    """
+
+    def execute_batch(
+        self, transactions: Sequence[Sequence[Batched]], *, receipt: str
+    ) -> list[str]: ...
 
 
 class Transport(Executor, Protocol):

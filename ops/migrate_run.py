@@ -25,7 +25,7 @@ import psycopg
 
 from dbmigrate.bundle import Bundle
 from dbmigrate.cache import compile_directory_cached, default_cache_dir
-from dbmigrate.engine import Engine, EngineConfig
+from dbmigrate.engine import AppliedStep, Engine, EngineConfig
 from dbmigrate.errors import (
     BundleError,
     DirtyDatabaseError,
@@ -40,6 +40,9 @@ from dbmigrate.source import create_migration
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from ops import exit_codes
 from ops.errors import OpsError
+
+_progress = logging.getLogger("dbmigrate.progress")
+"""A child of the engine's logger: its lines go to the same stderr handler."""
 
 _USAGE_ERRORS = (
     MigrationSourceError,
@@ -85,11 +88,11 @@ def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
             applied_by=f"{_applied_by()} via data-api", force_hint=_env_force_hint(args)
         )
         with data_api_transport(args) as data_api:
-            engine = Engine(data_api, bundle, config=config)
+            engine = Engine(data_api, bundle, config=config, on_step=_log_applied)
             return _COMMANDS[args.command](engine, args)
     config = EngineConfig(applied_by=_applied_by())
     with PsycopgTransport.connect(url) as transport:
-        engine = Engine(transport, bundle, config=config)
+        engine = Engine(transport, bundle, config=config, on_step=_log_applied)
         return _COMMANDS[args.command](engine, args)
 
 
@@ -227,6 +230,11 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stderr
         super().emit(record)
+
+
+def _log_applied(step: AppliedStep) -> None:
+    """Each committed file, with the time it took (files may be sent several at a time)."""
+    _progress.info("applied %s (%s) in %s ms", step.file, step.direction, step.duration_ms)
 
 
 def _log_progress_to_stderr() -> None:

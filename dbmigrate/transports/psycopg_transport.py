@@ -3,7 +3,7 @@
 The connection is in autocommit mode so that ``execute`` on the transport runs
 each statement on its own (what non-transactional migrations need), while
 ``transaction()`` wraps a block in BEGIN/COMMIT with ``conn.transaction()``.
-``execute_batch`` sends a whole transaction (a migration file and its
+``execute_batch`` sends whole transactions (migration files, each with its
 bookkeeping) in one round trip (see ``dbmigrate.transport.BatchTransport``).
 """
 
@@ -20,7 +20,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from dbmigrate.errors import ConnectError, InvalidConnectionStringError, one_line
-from dbmigrate.transport import Batched, Executor, Params, Row, SqlValue
+from dbmigrate.transport import Batched, BatchError, Executor, Params, Row, SqlValue
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 """``:name`` not preceded by a colon or word character, so ``x::text`` casts are left alone."""
@@ -31,6 +31,9 @@ would swallow a semicolon appended to its last line."""
 
 _ISOLATION = "READ COMMITTED"
 """See ``_ConnectionExecutor.__init__``: the lock-then-read protocol needs it."""
+
+RECEIPTS_SETTING = "dbmigrate.receipts"
+"""Session setting where ``execute_batch`` collects its transactions' receipts."""
 
 _CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
@@ -94,6 +97,7 @@ class _ConnectionExecutor:
         # Statement text -> (name, parameter names) of its SQL-level prepared statement.
         self._prepared: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._use_prepared = True
+        self._batches = 0  # numbers each batch's receipts
 
     def execute(
         self, sql: str, params: Params | None = None, *, long_running: bool = False
@@ -110,48 +114,90 @@ class _ConnectionExecutor:
             return []
         return [tuple(_plain(v) for v in row) for row in cur.fetchall()]
 
-    def execute_batch(self, statements: Sequence[Batched]) -> None:
-        """BEGIN, the statements, COMMIT: ONE query, so one round trip (see ``BatchTransport``).
+    def execute_batch(
+        self, transactions: Sequence[Sequence[Batched]], *, receipt: str
+    ) -> list[str]:
+        """Every transaction, its own BEGIN ... COMMIT, in ONE query (see ``BatchTransport``).
 
         A query without parameters goes over the simple query protocol, which takes
-        several statements (psycopg uses the extended protocol, one statement only,
-        when there are parameters or a prepared statement: ``prepare=False`` rules
-        the latter out). A statement with parameters is therefore PREPAREd once per
-        session and sent as ``EXECUTE name(literals)``, the literals rendered by
-        psycopg's client-side binding for this connection's settings: parsing and
-        planning the engine's bookkeeping afresh for every file was most of its cost.
-        PostgreSQL >= 13 applies statement_timeout to each statement separately.
+        several statements, explicit transactions included (psycopg uses the extended
+        protocol, one statement only, when there are parameters or a prepared
+        statement: ``prepare=False`` rules the latter out). A statement with
+        parameters is therefore PREPAREd once per session and sent as
+        ``EXECUTE name(literals)``, the literals rendered by psycopg's client-side
+        binding for this connection's settings: parsing and planning the engine's
+        bookkeeping afresh for every file was most of its cost.
         """
         if self._conn.info.transaction_status != TransactionStatus.IDLE:
-            raise RuntimeError("execute_batch opens its own transaction: one is already open")
-        if not self._use_prepared:
-            self._send_batch(statements, prepared=False)
-            return
+            raise RuntimeError("execute_batch opens its own transactions: one is already open")
         try:
-            self._send_batch(statements, prepared=True)
-        except psycopg.errors.InvalidSqlStatementName:
-            # The prepared statement vanished: a migration ran DEALLOCATE (maybe in this
-            # very batch), or a pooler moved us to another server session. Nothing was
-            # applied; send it again with literals, and keep to literals from now on.
-            self._use_prepared = False
-            self._prepared.clear()
-            self._send_batch(statements, prepared=False)
+            return self._run_batch(transactions, receipt)
+        except BatchError as failed:
+            gone = isinstance(failed.__cause__, psycopg.errors.InvalidSqlStatementName)
+            if not (gone and self._use_prepared):
+                raise
+            committed = list(failed.receipts)
+        # The prepared statement vanished: a migration ran DEALLOCATE (maybe in this very
+        # batch), or a pooler moved us to another server session. What committed stays;
+        # send the rest again with literals, and keep to literals from now on.
+        self._use_prepared = False
+        self._prepared.clear()
+        try:
+            return committed + self._run_batch(transactions[len(committed) :], receipt)
+        except BatchError as again:
+            raise BatchError([*committed, *again.receipts], again.__cause__ or again) from again
 
-    def _send_batch(self, statements: Sequence[Batched], *, prepared: bool) -> None:
-        parts = [f"BEGIN ISOLATION LEVEL {_ISOLATION}"]
-        for sql, params in statements:
-            if params is None:
-                parts.append(sql)
-            elif prepared:
-                parts.append(self._execute_prepared(sql, params))
-            else:
-                parts.append(self._literals.mogrify(to_pyformat(sql), params))
-        parts.append("COMMIT")
+    def _run_batch(self, transactions: Sequence[Sequence[Batched]], receipt: str) -> list[str]:
+        self._batches += 1
+        token = f"batch {self._batches}"
+        text = self._render(transactions, receipt, token)
         try:
-            self._cursor.execute(_SCRIPT_SEPARATOR.join(parts), prepare=False)
+            self._cursor.execute(text, prepare=False)
+        except psycopg.Error as exc:
+            self._roll_back_failed_batch()
+            raise BatchError(self._read_receipts(token, exc), exc) from exc
         except BaseException:
             self._roll_back_failed_batch()
             raise
+        return self._read_receipts(token, None)
+
+    def _render(self, transactions: Sequence[Sequence[Batched]], receipt: str, token: str) -> str:
+        """The query: per transaction BEGIN, its statements, its receipt appended, COMMIT.
+
+        Receipts accumulate in a session setting: set with is_local false, each one
+        is kept when its transaction commits and undone with it when it rolls back,
+        so after a failure the setting still tells how many committed. ``token``
+        starts it afresh, so a batch that committed nothing leaves the last one's.
+        """
+        value = f"coalesce(({receipt})::text, '')"
+        parts: list[str] = []
+        for index, statements in enumerate(transactions):
+            parts.append(f"BEGIN ISOLATION LEVEL {_ISOLATION}")
+            parts.extend(self._render_statement(sql, params) for sql, params in statements)
+            before = f"'{token}'" if index == 0 else f"current_setting('{RECEIPTS_SETTING}')"
+            parts.append(
+                f"SELECT set_config('{RECEIPTS_SETTING}', {before} || chr(10) || {value}, false)"
+            )
+            parts.append("COMMIT")
+        return _SCRIPT_SEPARATOR.join(parts)
+
+    def _render_statement(self, sql: str, params: Params | None) -> str:
+        if params is None:
+            return sql
+        if self._use_prepared:
+            return self._execute_prepared(sql, params)
+        return self._literals.mogrify(to_pyformat(sql), params)
+
+    def _read_receipts(self, token: str, failure: psycopg.Error | None) -> list[str]:
+        """The receipts this batch left; if they cannot be read, the batch's own error."""
+        try:
+            rows = self.execute(f"SELECT current_setting('{RECEIPTS_SETTING}', true)")
+        except psycopg.Error:
+            if failure is None:
+                raise
+            raise failure from None
+        lines = str(rows[0][0] or "").split("\n") if rows else []
+        return lines[1:] if lines and lines[0] == token else []
 
     def _execute_prepared(self, sql: str, params: Params) -> str:
         """``EXECUTE`` of ``sql``'s prepared statement with ``params`` as literals.

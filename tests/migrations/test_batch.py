@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from dbmigrate import steps
 from dbmigrate.compile import compile_directory
-from dbmigrate.engine import AppliedStep, Engine, EngineConfig
-from dbmigrate.errors import DirtyDatabaseError, StatementError
-from dbmigrate.transport import Batched, BatchTransport, Params, Row
+from dbmigrate.engine import ADVISORY_LOCK_KEY, AppliedStep, Engine, EngineConfig
+from dbmigrate.errors import ConnectError, DirtyDatabaseError, StatementError
+from dbmigrate.state import HistoryRow, write_state
+from dbmigrate.transport import Batched, BatchError, BatchTransport, Params, Row
 from dbmigrate.transports import data_api
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from tests.migrations._helpers import engine, history, query, state, tables, write
@@ -32,9 +35,11 @@ class CountingTransport(PsycopgTransport):
         self.sent.append(("execute", sql))
         return super().execute(sql, params, long_running=long_running)
 
-    def execute_batch(self, statements: Sequence[Batched]) -> None:
-        self.sent.append(("batch", "\n".join(sql for sql, _ in statements)))
-        super().execute_batch(statements)
+    def execute_batch(
+        self, transactions: Sequence[Sequence[Batched]], *, receipt: str
+    ) -> list[str]:
+        self.sent.append(("batch", "\n".join(sql for tx in transactions for sql, _ in tx)))
+        return super().execute_batch(transactions, receipt=receipt)
 
 
 def run_up(
@@ -51,7 +56,9 @@ def sent_with(transport: CountingTransport, fragment: str) -> list[str]:
     return [kind for kind, text in transport.sent if fragment in text]
 
 
-def test_a_transactional_file_is_one_round_trip(tmp_path: Path, fresh_db_url: str) -> None:
+def test_consecutive_files_share_one_request_but_not_a_transaction(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
     write(
         tmp_path,
         "000001_three.up.sql",
@@ -61,14 +68,23 @@ def test_a_transactional_file_is_one_round_trip(tmp_path: Path, fresh_db_url: st
     transport, engine = run_up(fresh_db_url, tmp_path)
     with transport:
         assert engine.up().applied_versions == (1, 2)
-    # Each file, its lock, its state check and its state and history write: one request.
-    assert sent_with(transport, "t1") == ["batch"]
-    assert sent_with(transport, "t2") == ["batch"]
-    assert [kind for kind, _ in transport.sent].count("batch") == 2
-    assert sent_with(transport, "INSERT INTO schema_migrations_history") == ["batch", "batch"]
+    # Both files, each with its lock, state check and state and history write: one request.
+    assert [kind for kind, _ in transport.sent].count("batch") == 1
+    assert sent_with(transport, "t1") == sent_with(transport, "t2") == ["batch"]
     assert query(fresh_db_url, "SELECT id FROM t1") == [(7,)]
     assert state(fresh_db_url) == [(2, False)]
-    assert [h[0] for h in history(fresh_db_url)] == [1, 2]
+    # Each file committed in its own transaction, together with its own history row.
+    made_by = dict(
+        query(
+            fresh_db_url,
+            "SELECT relname, xmin::text FROM pg_class WHERE relname IN ('t1', 't2')",
+        )
+    )
+    recorded_by = query(
+        fresh_db_url, "SELECT version, xmin::text FROM schema_migrations_history ORDER BY id"
+    )
+    assert recorded_by == [(1, made_by["t1"]), (2, made_by["t2"])]
+    assert made_by["t1"] != made_by["t2"]
 
 
 def test_failure_inside_a_batch_names_its_statement(tmp_path: Path, fresh_db_url: str) -> None:
@@ -79,9 +95,11 @@ def test_failure_inside_a_batch_names_its_statement(tmp_path: Path, fresh_db_url
         "CREATE TABLE b (id int);\nINSERT INTO b VALUES (1);\n\n"
         "INSERT INTO b VALUES ('not a number');\nCREATE TABLE c (id int);\n",
     )
-    transport, engine = run_up(fresh_db_url, tmp_path)
+    reported: list[int] = []
+    transport, engine = run_up(fresh_db_url, tmp_path, on_step=lambda s: reported.append(s.version))
     with transport, pytest.raises(StatementError) as caught:
         engine.up()
+    assert reported == [1]  # the file its batch committed first is reported, then the error
     message = str(caught.value)
     assert not isinstance(caught.value, DirtyDatabaseError)
     assert message.startswith(
@@ -93,7 +111,9 @@ def test_failure_inside_a_batch_names_its_statement(tmp_path: Path, fresh_db_url
         "nothing from this file was applied, the database is still at version 1"
     )
     assert isinstance(caught.value.__cause__, psycopg.errors.InvalidTextRepresentation)
-    # Sent once as a whole, then statement by statement up to the failing one to find it.
+    # Sent once, in the batch whose first file committed, then statement by statement up
+    # to the failing one to find it.
+    assert sent_with(transport, "CREATE TABLE a") == ["batch"]
     assert sent_with(transport, "CREATE TABLE b") == ["batch", "execute"]
     assert sent_with(transport, "CREATE TABLE c") == ["batch"]
     assert tables(fresh_db_url) == {"a", "schema_migrations", "schema_migrations_history"}
@@ -212,20 +232,48 @@ def test_a_file_changing_how_sql_is_read_goes_statement_by_statement(
     assert query(fresh_db_url, "SELECT v FROM e") == [("a\bc",)]
 
 
-def test_execute_batch_is_all_or_nothing_and_leaves_the_connection_usable(
+def test_execute_batch_stops_at_the_failing_transaction_and_leaves_the_connection_usable(
     fresh_db_url: str,
 ) -> None:
     with PsycopgTransport.connect(fresh_db_url) as t:
         assert isinstance(t, BatchTransport)
-        with pytest.raises(psycopg.errors.DivisionByZero) as caught:
-            t.execute_batch([("CREATE TABLE a (id int)", None), ("SELECT 1 / 0", None)])
+        with pytest.raises(BatchError) as caught:
+            t.execute_batch(
+                [
+                    [("CREATE TABLE a (id int)", None)],
+                    [("CREATE TABLE a2 (id int)", None), ("SELECT 1 / 0", None)],
+                    [("CREATE TABLE never (id int)", None)],
+                ],
+                receipt="'done ' || (SELECT count(*) FROM pg_class WHERE relname IN ('a', 'a2'))",
+            )
+        assert caught.value.receipts == ("done 1",)  # the first committed, with its receipt
         assert caught.value.sqlstate == "22012"
+        assert isinstance(caught.value.__cause__, psycopg.errors.DivisionByZero)
         assert t.execute("SELECT 1") == [(1,)]  # not left in an aborted transaction
-        assert "a" not in tables(fresh_db_url)
-        t.execute_batch([("CREATE TABLE b (v text)", None)])
+        assert {"a"} <= tables(fresh_db_url)
+        assert not {"a2", "never"} & tables(fresh_db_url)
+        assert t.execute_batch([[("CREATE TABLE b (v text)", None)]], receipt="42") == ["42"]
+        with pytest.raises(BatchError) as nothing:
+            t.execute_batch([[("SELECT 1 / 0", None)]], receipt="42")
+        assert nothing.value.receipts == ()  # not the receipts the previous batch left
         with t.transaction(), pytest.raises(RuntimeError, match="one is already open"):
-            t.execute_batch([("CREATE TABLE c (id int)", None)])
+            t.execute_batch([[("CREATE TABLE c (id int)", None)]], receipt="1")
     assert {"b"} <= tables(fresh_db_url) and "c" not in tables(fresh_db_url)
+
+
+def test_execute_batch_raises_the_drivers_error_when_the_outcome_is_unknown(
+    fresh_db_url: str,
+) -> None:
+    """The session itself dies mid-batch: which transactions committed cannot be read back."""
+    with PsycopgTransport.connect(fresh_db_url) as t, pytest.raises(psycopg.OperationalError):
+        t.execute_batch(
+            [
+                [("CREATE TABLE before_death (id int)", None)],
+                [("SELECT pg_terminate_backend(pg_backend_pid())", None)],
+            ],
+            receipt="1",
+        )
+    assert "before_death" in tables(fresh_db_url)
 
 
 def test_batch_parameters_are_quoted_as_literals(fresh_db_url: str) -> None:
@@ -233,14 +281,117 @@ def test_batch_parameters_are_quoted_as_literals(fresh_db_url: str) -> None:
     with PsycopgTransport.connect(fresh_db_url) as t:
         t.execute_batch(
             [
-                ("CREATE TABLE q (v text, n bigint, b boolean, z text)", None),
-                (
-                    "INSERT INTO q VALUES (:v, :n, :b, :z)",
-                    {"v": awkward, "n": 2**62, "b": True, "z": None},
-                ),
-            ]
+                [
+                    ("CREATE TABLE q (v text, n bigint, b boolean, z text)", None),
+                    (
+                        "INSERT INTO q VALUES (:v, :n, :b, :z)",
+                        {"v": awkward, "n": 2**62, "b": True, "z": None},
+                    ),
+                ]
+            ],
+            receipt="1",
         )
     assert query(fresh_db_url, "SELECT v, n, b, z FROM q") == [(awkward, 2**62, True, None)]
+
+
+def test_batches_respect_the_file_and_size_limits(
+    tmp_path: Path, fresh_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(steps, "BATCH_MAX_FILES", 2)
+    monkeypatch.setattr(steps, "BATCH_MAX_CHARS", 500)
+    for version in (1, 2, 3, 5, 6):
+        write(tmp_path, f"{version:06d}_t{version}.up.sql", f"CREATE TABLE t{version} (id int);")
+    big = "".join(f"INSERT INTO t3 VALUES ({n});\n" for n in range(40))  # > 500 characters
+    write(tmp_path, "000004_big.up.sql", big)
+    transport, e = run_up(fresh_db_url, tmp_path)
+    with transport:
+        assert e.up().applied_versions == (1, 2, 3, 4, 5, 6)
+    batches = [text for kind, text in transport.sent if kind == "batch"]
+    contents = [
+        [f"t{v} " in text or f"t{v} VALUES" in text for v in (1, 2, 5, 6)] for text in batches
+    ]
+    assert len(batches) == 4  # t1 t2 | t3 (the big file would pass 500 characters) | big | t5 t6
+    assert contents[0] == [True, True, False, False]
+    assert "INSERT INTO t3" not in batches[1] and "INSERT INTO t3" in batches[2]
+    assert contents[3] == [False, False, True, True]
+    assert query(fresh_db_url, "SELECT count(*) FROM t3") == [(40,)]
+
+
+def test_another_runner_moving_the_state_mid_batch_stops_it_at_the_next_file(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
+    """While this runner's first file holds the lock, "another runner" queues for it, gets
+    it when that file commits, and records versions 2 and 3. The guard of this runner's
+    second file, next in the same request, sees that: nothing more of the request runs,
+    and the runner re-reads the state under the lock and goes on from version 3."""
+    write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);\nSELECT pg_sleep(0.5);\n")
+    for version, table in ((2, "b"), (3, "c"), (4, "d"), (5, "e")):
+        write(tmp_path, f"{version:06d}_{table}.up.sql", f"CREATE TABLE {table} (id int);")
+    bundle = compile_directory(tmp_path)
+    errors: list[BaseException] = []
+
+    def another_runner() -> None:
+        try:
+            with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+                executor = PsycopgTransport(conn)
+                _wait_for_the_lock_held_by(conn, "pg_sleep(0.5)")  # this runner's first file
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+                    conn.execute("CREATE TABLE b (id int); CREATE TABLE c (id int)")
+                    for version in (2, 3):
+                        migration = bundle.get(version)
+                        assert migration is not None and migration.up is not None
+                        row = HistoryRow(
+                            version, migration.name, "up", migration.up.checksum, 1, "other"
+                        )
+                        write_state(executor, version, dirty=False, record=row)
+        except BaseException as exc:
+            errors.append(exc)
+
+    other = threading.Thread(target=another_runner)
+    transport, me = run_up(fresh_db_url, tmp_path)
+    with transport:
+        other.start()
+        assert me.up().applied_versions == (1, 4, 5)
+    other.join(timeout=30)
+    assert errors == []
+    assert sent_with(transport, "CREATE TABLE b") == ["batch"]  # in the request; never ran
+    assert sent_with(transport, "CREATE TABLE d") == ["batch", "execute"]  # then under the lock
+    assert [h[0] for h in history(fresh_db_url)] == [1, 2, 3, 4, 5]
+    assert query(
+        fresh_db_url, "SELECT applied_by FROM schema_migrations_history WHERE version = 2"
+    ) == [("other",)]
+    assert state(fresh_db_url) == [(5, False)]
+
+
+def _wait_for_the_lock_held_by(conn: psycopg.Connection[Any], marker: str) -> None:
+    """Until a session whose query contains ``marker`` holds the migration lock (10 s)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid) "
+            "WHERE locktype = 'advisory' AND granted AND strpos(query, %s) > 0",
+            (marker,),
+        ).fetchone()
+        if row and row[0]:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"no session running {marker!r} got the migration lock within 10 s")
+
+
+def test_a_connection_lost_mid_batch_says_the_outcome_is_unknown(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
+    write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);")
+    write(tmp_path, "000002_dies.up.sql", "SELECT pg_terminate_backend(pg_backend_pid());")
+    transport, e = run_up(fresh_db_url, tmp_path)
+    with transport, pytest.raises(ConnectError) as caught:
+        e.up()
+    assert str(caught.value).startswith(
+        "the connection failed while applying 000001_a.up.sql to 000002_dies.up.sql (up): "
+    )
+    assert "which of them committed is unknown: run `version`" in str(caught.value)
+    assert state(fresh_db_url) == [(1, False)]  # the first did commit
 
 
 def test_applied_by_with_quotes_is_recorded_exactly(fresh_db_url: str) -> None:
@@ -258,15 +409,16 @@ def test_history_duration_is_measured_by_the_server(tmp_path: Path, fresh_db_url
     assert sent_with(transport, "pg_sleep") == ["batch"]
     (duration,) = query(fresh_db_url, "SELECT duration_ms FROM schema_migrations_history")[0]
     assert 300 <= duration < 5_000
-    assert applied.duration_ms >= duration  # the client's view includes the round trip
+    assert applied.duration_ms >= duration  # the server's too, read after the history write
 
 
 def test_a_runner_whose_state_moved_rereads_it_and_applies_nothing_twice(
-    tmp_path: Path, fresh_db_url: str
+    tmp_path: Path, fresh_db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another runner commits between two of this runner's files: the guard at the head of
-    the next request finds the version moved, that request runs nothing, and the runner
+    """Another runner commits between two of this runner's requests: the guard at the head
+    of the next request finds the version moved, that request runs nothing, and the runner
     re-reads the state under the lock and carries on from there."""
+    monkeypatch.setattr(steps, "BATCH_MAX_FILES", 1)  # a request per file: on_step between
     for version, table in enumerate(("a", "b", "c", "d", "e"), start=1):
         write(tmp_path, f"{version:06d}_{table}.up.sql", f"CREATE TABLE {table} (id int);")
 
@@ -339,16 +491,18 @@ def test_bookkeeping_is_prepared_once_per_session(tmp_path: Path, fresh_db_url: 
 def test_a_statement_that_cannot_be_prepared_yet_is_sent_with_literals(fresh_db_url: str) -> None:
     insert = "INSERT INTO later (v) VALUES (:v)"
     with PsycopgTransport.connect(fresh_db_url) as t:
-        t.execute_batch([("CREATE TABLE later (v text)", None), (insert, {"v": "first"})])
+        t.execute_batch(
+            [[("CREATE TABLE later (v text)", None), (insert, {"v": "first"})]], receipt="1"
+        )
         assert prepared_names(t) == []  # the table did not exist when it was first seen
-        t.execute_batch([(insert, {"v": "second"})])
+        t.execute_batch([[(insert, {"v": "second"})]], receipt="1")
         assert prepared_names(t) == ["dbmigrate_1"]
     assert query(fresh_db_url, "SELECT v FROM later ORDER BY v") == [("first",), ("second",)]
 
 
 def test_a_migration_that_deallocates_still_applies(tmp_path: Path, fresh_db_url: str) -> None:
-    """DEALLOCATE ALL inside a file drops the prepared bookkeeping mid-batch: the batch is
-    sent again with literals, and so is every later one on this connection."""
+    """DEALLOCATE ALL inside a file drops the prepared bookkeeping mid-batch: the files the
+    batch had not committed are sent again with literals, and so is every later batch."""
     write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);")
     write(tmp_path, "000002_b.up.sql", "CREATE TABLE b (id int);\nDEALLOCATE ALL;\n")
     write(tmp_path, "000003_c.up.sql", "CREATE TABLE c (id int);")

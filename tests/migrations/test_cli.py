@@ -44,7 +44,16 @@ def test_up_json_then_version_and_plan(fresh_db_url: str) -> None:
     assert document["ok"] is True and document["command"] == "up"
     assert [a["version"] for a in document["applied"]] == [1, 2, 3, 4]
     assert document["end_version"] == 4
-    assert "migrate: applying 000001_create_users_table.up.sql (up)" in up.stderr
+    progress = up.stderr.splitlines()
+    assert progress[0] == (
+        "migrate: applying 000001_create_users_table.up.sql to 000004_create_tags.up.sql "
+        "(4 files, up, each in its own transaction)"
+    )
+    durations = {a["file"]: a["duration_ms"] for a in document["applied"]}
+    assert progress[1:] == [
+        *(f"migrate: applied {file} (up) in {ms} ms" for file, ms in durations.items()),
+        "migrate: applied 4 migration(s) up; now at 4",
+    ]
 
     version = cli("version", env_url=fresh_db_url)
     assert (version.returncode, version.stdout) == (0, "4\n")
