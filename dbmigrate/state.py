@@ -151,36 +151,80 @@ def lock_and_limit_sql(key: int, *, lock_timeout_ms: int, statement_timeout_ms: 
     )
 
 
+_GUARD_DECLARATIONS = """
+    found_version bigint;
+    found_dirty boolean;"""
+_GUARD_STATEMENTS = f"""
+    PERFORM pg_advisory_xact_lock(lock_key);
+    PERFORM set_config('lock_timeout', lock_timeout_ms::text, true),
+            set_config('statement_timeout', statement_timeout_ms::text, true),
+            set_config('{STARTED_SETTING}', clock_timestamp()::text, true);
+    SELECT version, dirty INTO found_version, found_dirty FROM schema_migrations LIMIT 1;
+    IF coalesce(found_version, -1) <> want_version
+            OR coalesce(found_dirty, false) <> want_dirty THEN
+        RAISE EXCEPTION 'schema_migrations changed since it was read: % (dirty %)',
+            coalesce(found_version, -1), coalesce(found_dirty, false)
+            USING ERRCODE = '{STALE_STATE_SQLSTATE}';
+    END IF;"""
+_GUARD_PARAMETERS = (
+    ("lock_key", "bigint"),
+    ("lock_timeout_ms", "bigint"),
+    ("statement_timeout_ms", "bigint"),
+    ("want_version", "bigint"),
+    ("want_dirty", "boolean"),
+)
+
+GUARD_FUNCTION = "pg_temp.dbmigrate_guard"
+"""The guard as a function of this session only (``pg_temp``: never seen by others,
+dropped with the session), so PL/pgSQL compiles it and plans its statements once
+per session rather than once per file, as it must for a ``DO`` block."""
+
+CREATE_GUARD_FUNCTION_SQL = (
+    f"CREATE OR REPLACE FUNCTION {GUARD_FUNCTION}("
+    + ", ".join(f"{name} {kind}" for name, kind in _GUARD_PARAMETERS)
+    + ") RETURNS void LANGUAGE plpgsql AS $dbmigrate$\nDECLARE"
+    + _GUARD_DECLARATIONS
+    + "\nBEGIN"
+    + _GUARD_STATEMENTS
+    + "\nEND\n$dbmigrate$"
+)
+
+
 def guard_sql(
-    key: int, *, lock_timeout_ms: int, statement_timeout_ms: int, expected: VersionState
+    key: int,
+    *,
+    lock_timeout_ms: int,
+    statement_timeout_ms: int,
+    expected: VersionState,
+    function: bool = False,
 ) -> str:
-    """One statement opening a file's one-round-trip transaction: lock, timeouts, state check.
+    """One statement opening a file's transaction in a batch: lock, timeouts, state check.
 
     It takes the lock, sets the timeouts as ``lock_and_limit_sql`` does, notes when
     it got the lock, then reads the state; if it is not ``expected`` it raises
     SQLSTATE ``STALE_STATE_SQLSTATE``, before the file's first statement runs.
     PL/pgSQL reads with a new snapshot per statement, so the read sees what a
-    runner that held the lock committed. Only validated integers are inlined.
+    runner that held the lock committed. ``function``: call ``GUARD_FUNCTION``
+    (created by ``CREATE_GUARD_FUNCTION_SQL``) rather than send the same code as a
+    ``DO`` block. Only validated integers are inlined.
     """
-    want = -1 if expected.version is None else int(expected.version)
-    dirty = "true" if expected.dirty else "false"
-    return f"""DO $dbmigrate$
-DECLARE
-    found_version bigint;
-    found_dirty boolean;
-BEGIN
-    PERFORM pg_advisory_xact_lock({int(key)});
-    PERFORM set_config('lock_timeout', '{int(lock_timeout_ms)}', true),
-            set_config('statement_timeout', '{int(statement_timeout_ms)}', true),
-            set_config('{STARTED_SETTING}', clock_timestamp()::text, true);
-    SELECT version, dirty INTO found_version, found_dirty FROM schema_migrations LIMIT 1;
-    IF coalesce(found_version, -1) <> {want} OR coalesce(found_dirty, false) <> {dirty} THEN
-        RAISE EXCEPTION 'schema_migrations changed since it was read: % (dirty %)',
-            coalesce(found_version, -1), coalesce(found_dirty, false)
-            USING ERRCODE = '{STALE_STATE_SQLSTATE}';
-    END IF;
-END
-$dbmigrate$"""
+    values = (
+        int(key),
+        int(lock_timeout_ms),
+        int(statement_timeout_ms),
+        -1 if expected.version is None else int(expected.version),
+        "true" if expected.dirty else "false",
+    )
+    if function:
+        return f"SELECT {GUARD_FUNCTION}({', '.join(str(v) for v in values)})"
+    constants = "".join(
+        f"\n    {name} constant {kind} := {value};"
+        for (name, kind), value in zip(_GUARD_PARAMETERS, values, strict=True)
+    )
+    return (
+        f"DO $dbmigrate$\nDECLARE{constants}{_GUARD_DECLARATIONS}\nBEGIN{_GUARD_STATEMENTS}"
+        "\nEND\n$dbmigrate$"
+    )
 
 
 def as_version(value: object) -> int:

@@ -2,9 +2,9 @@
 
 Three ways, chosen per file:
 
-* **Batched** (a ``BatchTransport``: psycopg): per file BEGIN, a guard that
-  takes the lock, sets the timeouts and checks that the recorded state is the
-  one the file before it left, the file's statements, the state and history
+* **Batched** (a ``BatchTransport``: psycopg): per file BEGIN, a guard (a
+  session-local function, else a ``DO`` block) that takes the lock, sets the
+  timeouts and checks that the recorded state is the one the file before it left, the file's statements, the state and history
   write, COMMIT; up to ``BATCH_MAX_FILES`` consecutive files sent as one request.
   A round trip per file was a fifth of the time of a run of small files. When
   the guard finds the state moved (another runner), that file and those after
@@ -42,6 +42,8 @@ from dbmigrate.hints import DirtyHints
 from dbmigrate.model import Script
 from dbmigrate.planning import AppliedStep, Direction, Planner, Step, show
 from dbmigrate.state import (
+    CREATE_GUARD_FUNCTION_SQL,
+    GUARD_FUNCTION,
     SERVER_DURATION_SQL,
     STALE_STATE_SQLSTATE,
     HistoryRow,
@@ -65,6 +67,9 @@ _LEXICAL_SETTINGS = re.compile(
 multi-statement query is read whole before its first statement runs, so a file
 that mentions one of them is sent a statement at a time."""
 
+
+_UNDEFINED = ("42883", "3F000")
+"""undefined_function, invalid_schema_name: ``GUARD_FUNCTION`` or its schema is gone."""
 
 BATCH_MAX_FILES = 50
 BATCH_MAX_CHARS = 1_000_000
@@ -106,6 +111,8 @@ class Stepper:
         # The state this runner last read or wrote: what a one-round-trip step expects to
         # find under the lock. None: unknown, take the locked way.
         self.known: VersionState | None = None
+        # Whether batches open files with GUARD_FUNCTION (None: not created yet) or DO blocks.
+        self._guard_function: bool | None = None
         # A batch's failing file, located, to raise once the files it committed are reported.
         self._failed: StatementError | None = None
         self._lock_sql = lock_sql(limits.lock_key)
@@ -205,6 +212,8 @@ class Stepper:
         files = self._next_files(known.version, target, direction)
         if not files:
             return []  # the locked way confirms, under the lock, that there is nothing to do
+        if self._guard_function is None:
+            self._guard_function = self._create_guard_function()
         _log_applying([step for step, _ in files], direction)
         expected, transactions = known, []
         for step, script in files:
@@ -225,6 +234,11 @@ class Stepper:
         if getattr(failure, "sqlstate", None) == STALE_STATE_SQLSTATE:
             log.info("the recorded state moved (another runner): re-reading it under the lock")
             self.known = None
+            return applied
+        if self._guard_function and _guard_function_gone(failure):
+            # A migration ran DISCARD TEMP, or a pooler moved us to another session: the
+            # guard failed before its file ran. Send DO blocks from now on.
+            self._guard_function = False
             return applied
         step, script = files[len(applied)]
         before = files[len(applied) - 1][0].version_after if applied else known.version
@@ -268,7 +282,17 @@ class Stepper:
             lock_timeout_ms=self._limits.lock_timeout_ms,
             statement_timeout_ms=self._limits.statement_timeout_ms,
             expected=expected,
+            function=bool(self._guard_function),
         )
+
+    def _create_guard_function(self) -> bool:
+        """Whether this session now has ``GUARD_FUNCTION``; without it, DO blocks are sent."""
+        try:
+            self._transport.execute(CREATE_GUARD_FUNCTION_SQL)
+        except Exception as exc:  # no TEMP privilege, a read-only session...: DO blocks
+            log.debug("guarding with DO blocks: cannot create %s: %s", GUARD_FUNCTION, exc)
+            return False
+        return True
 
     def _committed(self, step: Step, receipt: str) -> AppliedStep:
         """A file its batch committed; ``receipt``: its duration as the server measured it."""
@@ -418,6 +442,10 @@ class Stepper:
                 rerun = self._hints.rerun(migration, step.direction) if migration else None
                 dirty = self._hints.text(step.version_after, rerun)
                 raise DirtyStatementError(f"{where}; {dirty}") from exc
+
+
+def _guard_function_gone(failure: Exception) -> bool:
+    return getattr(failure, "sqlstate", None) in _UNDEFINED and "dbmigrate_guard" in str(failure)
 
 
 def _changes_lexing(script: Script) -> bool:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -19,6 +21,8 @@ from dbmigrate.state import HistoryRow, write_state
 from dbmigrate.transport import Batched, BatchError, BatchTransport, Params, Row
 from dbmigrate.transports import data_api
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
+from devtools.postgres import Server
+from tests.fixtures.postgres import new_database
 from tests.migrations._helpers import engine, history, query, state, tables, write
 
 NO_TX = "-- migrate:no-transaction\n"
@@ -392,6 +396,67 @@ def test_a_connection_lost_mid_batch_says_the_outcome_is_unknown(
     )
     assert "which of them committed is unknown: run `version`" in str(caught.value)
     assert state(fresh_db_url) == [(1, False)]  # the first did commit
+
+
+def test_the_guard_is_a_session_function_not_a_do_block_per_file(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
+    for version in (1, 2):
+        write(tmp_path, f"{version:06d}_t{version}.up.sql", f"CREATE TABLE t{version} (id int);")
+    transport, e = run_up(fresh_db_url, tmp_path)
+    with transport:
+        assert e.up().applied_versions == (1, 2)
+    (batch,) = [text for kind, text in transport.sent if kind == "batch"]
+    assert batch.count("SELECT pg_temp.dbmigrate_guard(") == 2 and "DO $" not in batch
+    assert sent_with(transport, "CREATE OR REPLACE FUNCTION pg_temp.dbmigrate_guard") == [
+        "execute"
+    ]  # once per session
+    assert query(
+        fresh_db_url, "SELECT count(*) FROM pg_proc WHERE proname = 'dbmigrate_guard'"
+    ) == [(0,)]  # gone with the session: nothing of it stays in the database
+
+
+def test_a_migration_dropping_temporary_objects_falls_back_to_do_blocks(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
+    """DISCARD TEMP drops the guard function mid-batch: the next file's guard fails before
+    the file runs, and that file and the rest go again guarded by DO blocks."""
+    write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);")
+    write(tmp_path, "000002_b.up.sql", "CREATE TABLE b (id int);\nDISCARD TEMP;\n")
+    write(tmp_path, "000003_c.up.sql", "CREATE TABLE c (id int);")
+    write(tmp_path, "000004_d.up.sql", "CREATE TABLE d (id int);")
+    transport, e = run_up(fresh_db_url, tmp_path)
+    with transport:
+        assert e.up().applied_versions == (1, 2, 3, 4)
+    assert sent_with(transport, "CREATE TABLE c") == ["batch", "batch"]
+    assert "DO $" in [text for kind, text in transport.sent if kind == "batch"][-1]
+    assert [h[0] for h in history(fresh_db_url)] == [1, 2, 3, 4]
+    assert state(fresh_db_url) == [(4, False)]
+
+
+def test_a_role_that_may_not_create_temporary_objects_is_guarded_by_do_blocks(
+    tmp_path: Path, postgres_server: Server
+) -> None:
+    write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);")
+    write(tmp_path, "000002_b.up.sql", "CREATE TABLE b (id int);")
+    role = f"no_temp_{uuid.uuid4().hex[:12]}"
+    query(postgres_server.admin_url, f"CREATE ROLE {role} LOGIN")
+    try:
+        with new_database(postgres_server) as url:
+            dbname = urlsplit(url).path.lstrip("/")
+            query(url, f"ALTER DATABASE {dbname} OWNER TO {role}")
+            query(url, f"REVOKE TEMPORARY ON DATABASE {dbname} FROM PUBLIC, {role}")
+            parts = urlsplit(url)
+            as_role = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+            transport, e = run_up(as_role, tmp_path)
+            with transport:
+                assert e.up().applied_versions == (1, 2)
+            (batch,) = [text for kind, text in transport.sent if kind == "batch"]
+            assert batch.count("DO $") == 2 and "pg_temp" not in batch
+            assert query(url, "SELECT tableowner FROM pg_tables WHERE tablename = 'b'") == [(role,)]
+            assert state(url) == [(2, False)]
+    finally:
+        query(postgres_server.admin_url, f"DROP ROLE {role}")
 
 
 def test_applied_by_with_quotes_is_recorded_exactly(fresh_db_url: str) -> None:
