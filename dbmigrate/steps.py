@@ -4,11 +4,12 @@ Three ways, chosen per file:
 
 * **Batched** (a ``BatchTransport``: psycopg): per file BEGIN, a guard (a
   session-local function, else a ``DO`` block) that takes the lock, sets the
-  timeouts and checks that the recorded state is the one the file before it left, the file's statements, the state and history
-  write, COMMIT; up to ``BATCH_MAX_FILES`` consecutive files sent as one request.
-  A round trip per file was a fifth of the time of a run of small files. When
-  the guard finds the state moved (another runner), that file and those after
-  it did not run, and the next is taken the locked way.
+  timeouts and checks that the recorded state is the one the file before it
+  left, the file's statements, the state and history write, COMMIT; up to
+  ``BATCH_MAX_FILES`` consecutive files sent as one request (a round trip per
+  file cost about 0.5 ms, over a tenth of a small file's time). When the guard finds
+  the state moved (another runner), that file and those after it did not run,
+  and the next is taken the locked way.
 * **Locked** (the Data API, or after a guard miss): BEGIN, lock, read the state
   under the lock, then each statement and the write, one call each.
 * **No transaction** (``-- migrate:no-transaction`` files): golang-migrate's
