@@ -45,11 +45,12 @@ from dbmigrate.state import (
     CREATE_HISTORY_TABLE,
     CREATE_VERSION_TABLE,
     HistoryRow,
+    Limits,
     VersionState,
     read_state,
     write_state,
 )
-from dbmigrate.steps import Limits, Stepper
+from dbmigrate.steps import Stepper
 from dbmigrate.transport import Executor, Transport
 
 __all__ = [

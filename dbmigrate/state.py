@@ -58,6 +58,16 @@ _DELETE_OTHERS_CTE = "d AS (DELETE FROM schema_migrations WHERE version <> :vers
 
 
 @dataclass(frozen=True)
+class Limits:
+    """The advisory lock key and the per-transaction timeouts, validated by the engine."""
+
+    lock_key: int
+    lock_timeout_ms: int
+    statement_timeout_ms: int
+    applied_by: str
+
+
+@dataclass(frozen=True)
 class VersionState:
     """The database's recorded version (None: no migration applied) and dirty flag."""
 

@@ -2,14 +2,11 @@
 
 Three ways, chosen per file:
 
-* **Batched** (a ``BatchTransport``: psycopg): per file BEGIN, a guard (a
-  session-local function, else a ``DO`` block) that takes the lock, sets the
-  timeouts and checks that the recorded state is the one the file before it
-  left, the file's statements, the state and history write, COMMIT; up to
-  ``BATCH_MAX_FILES`` consecutive files sent as one request (a round trip per
-  file cost about 0.5 ms, over a tenth of a small file's time). When the guard finds
-  the state moved (another runner), that file and those after it did not run,
-  and the next is taken the locked way.
+* **Batched** (a ``BatchTransport``: psycopg, see ``dbmigrate.batch``):
+  consecutive transactional files in one request, each in its own transaction
+  opened by a guard that takes the lock and checks the recorded state. When the
+  guard finds the state moved (another runner), that file and those after it
+  did not run, and the next is taken the locked way.
 * **Locked** (the Data API, or after a guard miss): BEGIN, lock, read the state
   under the lock, then each statement and the write, one call each.
 * **No transaction** (``-- migrate:no-transaction`` files): golang-migrate's
@@ -24,13 +21,11 @@ rolled back, only to name the failing statement.
 from __future__ import annotations
 
 import logging
-import re
 import time
-from dataclasses import dataclass
 
+from dbmigrate.batch import Batcher, log_applying
 from dbmigrate.errors import (
     ChecksumMismatchError,
-    ConnectError,
     DirtyDatabaseError,
     DirtyStatementError,
     MigrationError,
@@ -43,49 +38,19 @@ from dbmigrate.hints import DirtyHints
 from dbmigrate.model import Script
 from dbmigrate.planning import AppliedStep, Direction, Planner, Step, show
 from dbmigrate.state import (
-    CREATE_GUARD_FUNCTION_SQL,
-    GUARD_FUNCTION,
-    SERVER_DURATION_SQL,
     STALE_STATE_SQLSTATE,
     HistoryRow,
+    Limits,
     VersionState,
     as_version,
-    guard_sql,
     lock_and_limit_sql,
     lock_sql,
     read_state,
     write_state,
-    write_state_sql,
 )
-from dbmigrate.transport import Batched, BatchError, BatchTransport, Executor, Transport
+from dbmigrate.transport import BatchTransport, Executor, Transport
 
 log = logging.getLogger("dbmigrate")
-
-_LEXICAL_SETTINGS = re.compile(
-    r"standard_conforming_strings|backslash_quote|client_encoding", re.IGNORECASE
-)
-"""Settings that change how PostgreSQL reads the text of later statements. A
-multi-statement query is read whole before its first statement runs, so a file
-that mentions one of them is sent a statement at a time."""
-
-
-_UNDEFINED = ("42883", "3F000")
-"""undefined_function, invalid_schema_name: ``GUARD_FUNCTION`` or its schema is gone."""
-
-BATCH_MAX_FILES = 50
-BATCH_MAX_CHARS = 1_000_000
-"""How many files (and how much SQL) go in one request; a larger file goes alone.
-Beyond ~50 files the gain per request is lost in the noise."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The advisory lock key and the per-transaction timeouts, validated by the engine."""
-
-    lock_key: int
-    lock_timeout_ms: int
-    statement_timeout_ms: int
-    applied_by: str
 
 
 class _RollBackError(Exception):
@@ -100,7 +65,11 @@ class Stepper:
     ) -> None:
         self._transport = transport
         # Checked once: isinstance against a runtime-checkable Protocol is slow per file.
-        self._batch = transport if isinstance(transport, BatchTransport) else None
+        self._batcher = (
+            Batcher(transport, transport, planner, limits, self.history_row)
+            if isinstance(transport, BatchTransport)
+            else None
+        )
         self._planner = planner
         self._hints = hints
         self._limits = limits
@@ -112,8 +81,6 @@ class Stepper:
         # The state this runner last read or wrote: what a one-round-trip step expects to
         # find under the lock. None: unknown, take the locked way.
         self.known: VersionState | None = None
-        # Whether batches open files with GUARD_FUNCTION (None: not created yet) or DO blocks.
-        self._guard_function: bool | None = None
         # A batch's failing file, located, to raise once the files it committed are reported.
         self._failed: StatementError | None = None
         self._lock_sql = lock_sql(limits.lock_key)
@@ -192,54 +159,35 @@ class Stepper:
         else:
             self.verified_through = min(self.verified_through, after)
 
-    # -- one round trip for several files ----------------------------------------
+    # -- several files in one request (see dbmigrate.batch) --------------------------
 
     def _batched(self, target: int | None, direction: Direction) -> list[AppliedStep]:
         """The next files in one request, when the transport and the files allow; [] if not taken.
 
-        Each file is its own transaction, opened by a guard expecting the state the
-        file before it leaves. When one fails, those before it have committed and
-        are returned: the next call starts a new batch at the failing file, and only
-        a failure of a batch's first file is reported (it is then located first).
+        When a file fails, those before it in the request have committed and are
+        returned; its located error is raised by the next call. A batch whose
+        first file fails raises at once.
         """
-        known, batch_transport = self.known, self._batch
+        known, batcher = self.known, self._batcher
         if (
-            batch_transport is None
+            batcher is None
             or known is None
             or known.dirty
             or (known.version is not None and self.verified_through < known.version)
         ):
             return []
-        files = self._next_files(known.version, target, direction)
+        files = batcher.next_files(known.version, target, direction)
         if not files:
             return []  # the locked way confirms, under the lock, that there is nothing to do
-        if self._guard_function is None:
-            self._guard_function = self._create_guard_function()
-        _log_applying([step for step, _ in files], direction)
-        expected, transactions = known, []
-        for step, script in files:
-            transactions.append(self._transaction(step, script, expected))
-            expected = VersionState(step.version_after, dirty=False)
-        failure: Exception | None = None
-        try:
-            receipts = batch_transport.execute_batch(transactions, receipt=SERVER_DURATION_SQL)
-        except BatchError as exc:
-            receipts = list(exc.receipts)
-            failure = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
-        except Exception as exc:
-            raise self._outcome_unknown(files, direction, exc) from exc
-        committed = zip(files[: len(receipts)], receipts, strict=True)
-        applied = [self._committed(step, receipt) for (step, _), receipt in committed]
+        log_applying(files)
+        outcome = batcher.send(files, known)
+        applied = [self._committed(step, ms) for step, ms in outcome.committed]
+        failure = outcome.failure
         if failure is None:
             return applied
         if getattr(failure, "sqlstate", None) == STALE_STATE_SQLSTATE:
             log.info("the recorded state moved (another runner): re-reading it under the lock")
             self.known = None
-            return applied
-        if self._guard_function and _guard_function_gone(failure):
-            # A migration ran DISCARD TEMP, or a pooler moved us to another session: the
-            # guard failed before its file ran. Send DO blocks from now on.
-            self._guard_function = False
             return applied
         step, script = files[len(applied)]
         before = files[len(applied) - 1][0].version_after if applied else known.version
@@ -249,69 +197,9 @@ class Stepper:
         self._failed = located  # raised by the next call, once these are reported
         return applied
 
-    def _next_files(
-        self, current: int | None, target: int | None, direction: Direction
-    ) -> list[tuple[Step, Script]]:
-        """The next transactional files from ``current`` toward ``target`` that fit one batch."""
-        files: list[tuple[Step, Script]] = []
-        size = 0
-        while len(files) < BATCH_MAX_FILES:
-            step = self._planner.next_step(current, target, direction)
-            if step is None:
-                break
-            script = self._planner.script(step)
-            size += sum(len(s.sql) for s in script.statements)
-            if not script.transactional or _changes_lexing(script):
-                break
-            if files and size > BATCH_MAX_CHARS:
-                break
-            files.append((step, script))
-            current = step.version_after
-        return files
-
-    def _transaction(self, step: Step, script: Script, expected: VersionState) -> list[Batched]:
-        record = self.history_row(step, script.checksum, None)  # duration: the server's
-        return [
-            (self._guard(expected), None),
-            *((s.sql, None) for s in script.statements),
-            write_state_sql(step.version_after, dirty=False, record=record),
-        ]
-
-    def _guard(self, expected: VersionState) -> str:
-        return guard_sql(
-            self._limits.lock_key,
-            lock_timeout_ms=self._limits.lock_timeout_ms,
-            statement_timeout_ms=self._limits.statement_timeout_ms,
-            expected=expected,
-            function=bool(self._guard_function),
-        )
-
-    def _create_guard_function(self) -> bool:
-        """Whether this session now has ``GUARD_FUNCTION``; without it, DO blocks are sent."""
-        try:
-            self._transport.execute(CREATE_GUARD_FUNCTION_SQL)
-        except Exception as exc:  # no TEMP privilege, a read-only session...: DO blocks
-            log.debug("guarding with DO blocks: cannot create %s: %s", GUARD_FUNCTION, exc)
-            return False
-        return True
-
-    def _committed(self, step: Step, receipt: str) -> AppliedStep:
-        """A file its batch committed; ``receipt``: its duration as the server measured it."""
+    def _committed(self, step: Step, duration_ms: int) -> AppliedStep:
         self.wrote(VersionState(step.version_after, dirty=False), step)
-        duration = int(receipt) if receipt.isdigit() else 0
-        return AppliedStep(step.version, step.name, step.direction, step.file, duration)
-
-    def _outcome_unknown(
-        self, files: list[tuple[Step, Script]], direction: Direction, cause: Exception
-    ) -> ConnectError:
-        self.known = None
-        first, last = files[0][0].file, files[-1][0].file
-        which = first if first == last else f"{first} to {last}"
-        return ConnectError(
-            f"the connection failed while applying {which} ({direction}): {db_error_text(cause)}; "
-            "each file is all or nothing, but which of them committed is unknown: run "
-            "`version` to see the database's version before going on"
-        )
+        return AppliedStep(step.version, step.name, step.direction, step.file, duration_ms)
 
     def _locate_failure(
         self, cause: Exception, step: Step, script: Script, before: int | None
@@ -445,26 +333,5 @@ class Stepper:
                 raise DirtyStatementError(f"{where}; {dirty}") from exc
 
 
-def _guard_function_gone(failure: Exception) -> bool:
-    return getattr(failure, "sqlstate", None) in _UNDEFINED and "dbmigrate_guard" in str(failure)
-
-
-def _changes_lexing(script: Script) -> bool:
-    return any(_LEXICAL_SETTINGS.search(s.sql) for s in script.statements)
-
-
 def _elapsed_ms(started: float) -> int:
     return round((time.monotonic() - started) * 1000)
-
-
-def _log_applying(steps: list[Step], direction: Direction) -> None:
-    if len(steps) == 1:
-        log.info("applying %s (%s)", steps[0].file, direction)
-    else:
-        log.info(
-            "applying %s to %s (%s files, %s, each in its own transaction)",
-            steps[0].file,
-            steps[-1].file,
-            len(steps),
-            direction,
-        )

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from dbmigrate import steps
+from dbmigrate import batch as batching
 from dbmigrate.compile import compile_directory
 from dbmigrate.engine import ADVISORY_LOCK_KEY, AppliedStep, Engine, EngineConfig
 from dbmigrate.errors import ConnectError, DirtyDatabaseError, StatementError
@@ -301,8 +301,8 @@ def test_batch_parameters_are_quoted_as_literals(fresh_db_url: str) -> None:
 def test_batches_respect_the_file_and_size_limits(
     tmp_path: Path, fresh_db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(steps, "BATCH_MAX_FILES", 2)
-    monkeypatch.setattr(steps, "BATCH_MAX_CHARS", 500)
+    monkeypatch.setattr(batching, "BATCH_MAX_FILES", 2)
+    monkeypatch.setattr(batching, "BATCH_MAX_CHARS", 500)
     for version in (1, 2, 3, 5, 6):
         write(tmp_path, f"{version:06d}_t{version}.up.sql", f"CREATE TABLE t{version} (id int);")
     big = "".join(f"INSERT INTO t3 VALUES ({n});\n" for n in range(40))  # > 500 characters
@@ -483,7 +483,7 @@ def test_a_runner_whose_state_moved_rereads_it_and_applies_nothing_twice(
     """Another runner commits between two of this runner's requests: the guard at the head
     of the next request finds the version moved, that request runs nothing, and the runner
     re-reads the state under the lock and carries on from there."""
-    monkeypatch.setattr(steps, "BATCH_MAX_FILES", 1)  # a request per file: on_step between
+    monkeypatch.setattr(batching, "BATCH_MAX_FILES", 1)  # a request per file: on_step between
     for version, table in enumerate(("a", "b", "c", "d", "e"), start=1):
         write(tmp_path, f"{version:06d}_{table}.up.sql", f"CREATE TABLE {table} (id int);")
 
