@@ -41,6 +41,11 @@ from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from ops import exit_codes
 from ops.errors import OpsError
 
+_INTERRUPTED = (
+    "interrupted: the file that was running was rolled back (each file is all or nothing), files "
+    "sent with it may have committed: run `version` to see the database's version"
+)
+
 _progress = logging.getLogger("dbmigrate.progress")
 """A child of the engine's logger: its lines go to the same stderr handler."""
 
@@ -69,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, exc, exit_codes.ERROR, db_error_text(exc))
     except OSError as exc:
         return _fail(args, exc, exit_codes.ERROR, f"{exc.strerror or exc}: {exc.filename or ''}")
+    except KeyboardInterrupt as exc:
+        return _fail(args, exc, exit_codes.INTERRUPTED, _INTERRUPTED)
     _emit(args, {"ok": code == exit_codes.OK, "command": args.command, **document}, text)
     return code
 

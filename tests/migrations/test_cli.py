@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.migrations._helpers import REPO, copy_standard, history, state, write
+from tests.migrations._helpers import REPO, copy_standard, history, query, state, write
 
 NO_TX = "-- migrate:no-transaction\n"
 
@@ -205,3 +207,48 @@ def test_processes_started_together_apply_each_migration_once(fresh_db_url: str)
     applied = sorted(a["version"] for out, _ in outputs for a in json.loads(out)["applied"])
     assert applied == [1, 2, 3, 4]
     assert sorted(h[0] for h in history(fresh_db_url)) == [1, 2, 3, 4]
+
+
+def test_ctrl_c_rolls_back_the_running_file_and_says_where_to_look(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
+    write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);")
+    write(tmp_path, "000002_slow.up.sql", "CREATE TABLE s (id int);\nSELECT pg_sleep(60);\n")
+    command = [sys.executable, "-m", "ops", "migrate", "up", "--dir", str(tmp_path)]
+    env = {**os.environ, "DATABASE_URL": fresh_db_url}
+    with subprocess.Popen(
+        command, cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            _wait_until_sleeping(fresh_db_url)
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=20)
+        finally:
+            process.kill()
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == (
+        "error: interrupted: the file that was running was rolled back (each file is all or "
+        "nothing), files sent with it may have committed: run `version` to see the database's "
+        "version"
+    )
+    assert state(fresh_db_url) == [(1, False)]
+    assert query(fresh_db_url, "SELECT to_regclass('s') IS NULL") == [(True,)]
+    assert query(
+        fresh_db_url,
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()",
+    ) == [(0,)]
+
+
+def _wait_until_sleeping(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        running = query(
+            url,
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event = 'PgSleep' AND pid <> pg_backend_pid()",
+        )
+        if running[0][0]:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the migration never reached its pg_sleep")
