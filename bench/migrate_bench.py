@@ -20,8 +20,8 @@ psql floor, judged for the engine in-process (what the issue names) and for the
 CLI (the stricter, like-for-like reading: the others are whole processes too).
 Each migration tool's fixed cost (the same command again on the up-to-date
 database) and its cost per migration are printed too. Also reports the migration
-Lambda's import time, and profiles one engine run (statements sent, cProfile)
-when a goal is missed.
+Lambda's import time and its asset's size (as ``make synth`` last staged it),
+and profiles one engine run (statements sent, cProfile) when a goal is missed.
 
 Run: ``.venv/bin/python bench/migrate_bench.py [--rounds 5] [--profile always]``
 (installs the pinned dbmate into .bench-tools/ on first run; needs PostgreSQL server
@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -68,6 +69,8 @@ DBMATE_PREFIX = ROOT / ".bench-tools"
 DBMATE = DBMATE_PREFIX / "node_modules" / ".bin" / "dbmate"
 HANDLER = ROOT / "lambdas" / "migration_runner" / "handler.py"
 HANDLER_MODULE = "lambdas.migration_runner.handler"
+RUNNER_BUNDLE = Path("migration_runner") / "bundle.json"
+"""What marks the migration runner's asset among those ``make synth`` staged."""
 FALLBACK_MODULES = ("dbmigrate.engine", "dbmigrate.bundle", "dbmigrate.transports.data_api")
 
 GOAL_VS_DBMATE = 1.0
@@ -656,6 +659,25 @@ def report_imports(runs: int) -> None:
     print(f"  heaviest packages, own time in ms: {heaviest}")
 
 
+def report_asset() -> None:
+    """The migration Lambda's asset as ``make synth`` last staged it: files, bytes, zipped."""
+    staged = [d for d in (ROOT / "cdk.out").glob("asset.*") if (d / RUNNER_BUNDLE).is_file()]
+    if not staged:
+        print("\nLambda asset: none in cdk.out; run `make synth` first to have it measured")
+        return
+    newest = max(staged, key=lambda d: (d / RUNNER_BUNDLE).stat().st_mtime)
+    files = sorted(p for p in newest.rglob("*") if p.is_file())
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, path.relative_to(newest))
+    size = sum(p.stat().st_size for p in files)
+    print(
+        f"\nLambda asset ({newest.relative_to(ROOT)}): {len(files)} files, "
+        f"{size / 1024:.0f} KB, {len(buffer.getvalue()) / 1024:.0f} KB zipped"
+    )
+
+
 def install_dbmate() -> None:
     """Install the pinned dbmate into .bench-tools/ the first time (npm registry only)."""
     if DBMATE.exists():
@@ -728,6 +750,7 @@ def main() -> int:
         for key, who in (("engine", "the engine in-process"), ("cli", "the CLI process")):
             print(f"  goals ({goals}), {who}: {'met' if met[key] else 'MISSED'}")
         report_imports(args.import_runs)
+        report_asset()
         if args.profile == "always" or (args.profile == "auto" and not all(met.values())):
             profile_engine(server, workload, top=15)
     return 0

@@ -17,8 +17,8 @@ either tool can continue where the other stopped. What this engine adds, and why
   follow golang-migrate's dirty protocol. A dirty database refuses every
   command but ``force``.
 
-How one file is run (one request on psycopg, a call per statement on the Data
-API) is ``dbmigrate.steps``; which files run is ``dbmigrate.planning``. The
+How files are run (several per request on psycopg, a call per statement on
+the Data API) is ``dbmigrate.steps``; which files run is ``dbmigrate.planning``. The
 engine never imports pglast: the Lambda loads a precompiled bundle.
 """
 
