@@ -10,6 +10,7 @@ bookkeeping) in one round trip (see ``dbmigrate.transport.BatchTransport``).
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import lru_cache
@@ -97,7 +98,9 @@ class _ConnectionExecutor:
         # Statement text -> (name, parameter names) of its SQL-level prepared statement.
         self._prepared: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._use_prepared = True
-        self._batches = 0  # numbers each batch's receipts
+        # Names each batch's receipts: this connection's own, then a count.
+        self._batch_prefix = secrets.token_hex(8)
+        self._batches = 0
 
     def execute(
         self, sql: str, params: Params | None = None, *, long_running: bool = False
@@ -149,7 +152,7 @@ class _ConnectionExecutor:
 
     def _run_batch(self, transactions: Sequence[Sequence[Batched]], receipt: str) -> list[str]:
         self._batches += 1
-        token = f"batch {self._batches}"
+        token = f"{self._batch_prefix} {self._batches}"
         text = self._render(transactions, receipt, token)
         try:
             self._cursor.execute(text, prepare=False)
@@ -166,8 +169,10 @@ class _ConnectionExecutor:
 
         Receipts accumulate in a session setting: set with is_local false, each one
         is kept when its transaction commits and undone with it when it rolls back,
-        so after a failure the setting still tells how many committed. ``token``
-        starts it afresh, so a batch that committed nothing leaves the last one's.
+        so after a failure the setting still tells how many committed. Each batch
+        starts it afresh with ``token``, unique to this connection and batch: a
+        batch that committed nothing finds another token there (an earlier batch's,
+        or behind a transaction pooler another client's), so no receipts of its own.
         """
         value = f"coalesce(({receipt})::text, '')"
         parts: list[str] = []
