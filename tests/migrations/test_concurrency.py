@@ -84,3 +84,20 @@ def test_a_database_defaulting_to_repeatable_read_still_applies_each_file_once(
     assert sorted(v for r in results for v in r.applied_versions) == [1, 2, 3, 4, 5, 6]
     assert query(fresh_db_url, "SELECT count(*) FROM slow") == [(1,)]
     assert state(fresh_db_url) == [(6, False)]
+
+
+def test_many_small_files_raced_in_batches_are_each_applied_and_reported_once(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
+    """Runners' requests of many files interleave file by file at the lock: each file still
+    runs once, and exactly one runner reports it (what a request committed is read back)."""
+    write(tmp_path, "000001_ledger.up.sql", "CREATE TABLE ledger (n int PRIMARY KEY);")
+    for n in range(2, 121):
+        write(tmp_path, f"{n:06d}_entry.up.sql", f"INSERT INTO ledger VALUES ({n});")
+    results, errors = race(fresh_db_url, tmp_path)
+    assert errors == []
+    reported = sorted(v for r in results for v in r.applied_versions)
+    assert reported == list(range(1, 121))
+    assert query(fresh_db_url, "SELECT count(*), min(n), max(n) FROM ledger") == [(119, 2, 120)]
+    assert sorted(h[0] for h in history(fresh_db_url)) == list(range(1, 121))
+    assert state(fresh_db_url) == [(120, False)]
