@@ -78,7 +78,7 @@ class Stepper:
         # checksum query; one finding a version another runner applied since checks only
         # those versions, not the whole history again.
         self.verified_through = -1
-        # The state this runner last read or wrote: what a one-round-trip step expects to
+        # The state this runner last read or wrote: what the next batch expects to
         # find under the lock. None: unknown, take the locked way.
         self.known: VersionState | None = None
         # A batch's failing file, located, to raise once the files it committed are reported.
