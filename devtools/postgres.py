@@ -170,29 +170,12 @@ def throwaway_server(
     flags = "" if durable else NON_DURABLE_FLAGS
     started = False
     try:
-        _run(
-            [
-                *prefix,
-                str(bindir / "initdb"),
-                *("-D", str(data), "-U", "postgres", "--auth=trust"),
-                *("--encoding=UTF8", "--locale=C", "--no-sync"),
-            ],
-            "initdb",
-        )
+        _initdb(prefix, bindir, data)
         error = ""
         for _attempt in range(3):
             port = _free_port()
-            options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} {flags}"
-            result = subprocess.run(
-                [
-                    *prefix,
-                    str(bindir / "pg_ctl"),
-                    *("-D", str(data), "-l", str(logfile), "-o", options),
-                    *("-w", "-t", "30", "start"),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
+            result = _pg_ctl_start(
+                prefix, bindir, data, logfile, f"-p {port} -k {sockets} {flags}", timeout_s=30
             )
             if result.returncode == 0:
                 started = True
@@ -216,6 +199,39 @@ def throwaway_server(
                 check=False,
             )
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _initdb(prefix: list[str], bindir: Path, data: Path) -> None:
+    _run(
+        [
+            *prefix,
+            str(bindir / "initdb"),
+            *("-D", str(data), "-U", "postgres", "--auth=trust"),
+            # --no-sync: initdb's fsync of ~1000 new files is 1.4 s of a 5 s cold start;
+            # the kernel writes them back within seconds, and an OS crash in that window
+            # costs a new, empty cluster (make local-reset).
+            *("--encoding=UTF8", "--locale=C", "--no-sync"),
+        ],
+        "initdb",
+    )
+
+
+def _pg_ctl_start(
+    prefix: list[str], bindir: Path, data: Path, logfile: Path, options: str, *, timeout_s: int
+) -> subprocess.CompletedProcess[str]:
+    """``pg_ctl start``, listening on 127.0.0.1 only, with the server ``options`` given."""
+    return subprocess.run(
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            *("-D", str(data), "-l", str(logfile)),
+            *("-o", f"-c listen_addresses=127.0.0.1 {options}"),
+            *("-w", "-t", str(timeout_s), "start"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 class PortInUseError(PostgresUnavailableError):
@@ -339,30 +355,15 @@ class PersistentCluster:
         self._prepare_directories(prefix)
         initialized = False
         if not state.initialized:
-            _run(
-                [
-                    *prefix,
-                    str(bindir / "initdb"),
-                    *("-D", str(self.data), "-U", "postgres", "--auth=trust"),
-                    # --no-sync: initdb's fsync of ~1000 new files is 1.4 s of a 5 s cold
-                    # start; the kernel writes them back within seconds, and an OS crash
-                    # in that window costs a new, empty cluster (make local-reset).
-                    *("--encoding=UTF8", "--locale=C", "--no-sync"),
-                ],
-                "initdb",
-            )
+            _initdb(prefix, bindir, self.data)
             initialized = True
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets}"
-        result = subprocess.run(
-            [
-                *prefix,
-                str(bindir / "pg_ctl"),
-                *("-D", str(self.data), "-l", str(self.logfile), "-o", options),
-                *("-w", "-t", "60", "start"),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+        result = _pg_ctl_start(
+            prefix,
+            bindir,
+            self.data,
+            self.logfile,
+            f"-p {self.port} -k {self.sockets}",
+            timeout_s=60,
         )
         if result.returncode != 0:
             log = self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
