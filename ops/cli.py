@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ops import backup_cmd, exit_codes, migrate_cmd, restore_cmd
+from ops import backup, exit_codes, migrate, restore
 
 if TYPE_CHECKING:
     from ops.command import Connect  # imports botocore
@@ -26,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
-    migrate_cmd.register(groups)
-    backup_cmd.register(groups)
-    restore_cmd.register(groups)
+    migrate.register(groups)
+    backup.register(groups)
+    restore.register(groups)
     return parser
 
 

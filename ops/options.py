@@ -15,7 +15,7 @@ from ops import exit_codes
 
 
 def add_aws_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """--region/--profile/--json, accepted before and after the subcommand (see migrate_cmd)."""
+    """--region/--profile/--json, accepted before and after the subcommand (see ops.migrate)."""
     add_region_profile_options(parser, suppress=suppress)
     parser.add_argument(
         "--json",

@@ -1,6 +1,6 @@
 """Running one ``python -m ops migrate`` subcommand: database, engine, output, exit code.
 
-Imported by ``ops.migrate_cmd`` only when a migrate command runs, so that the
+Imported by ``ops.migrate`` only when a migrate command runs, so that the
 backup and restore commands and ``--help`` do not pay for psycopg. Progress goes
 to stderr; the result goes to stdout, as text or, with ``--json``, as one JSON
 document (also on failure). Every failure is one ``error: ...`` line on stderr
@@ -89,7 +89,7 @@ def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
     bundle = _compile(Path(args.dir), cached=not args.no_cache)
     if url is None:
         # Here, not at the top: boto3 and botocore, which only --env needs.
-        from ops.migrate_data_api import data_api_transport  # noqa: PLC0415
+        from ops.migrate.data_api import data_api_transport  # noqa: PLC0415
 
         config = EngineConfig(
             applied_by=f"{_applied_by()} via data-api", force_hint=_env_force_hint(args)

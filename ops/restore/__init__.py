@@ -1,4 +1,4 @@
-"""``python -m ops restore``: the parser; `ops.restore_start` runs the restores.
+"""``python -m ops restore``: the parser; `ops.restore.start` runs the restores.
 
 That module is imported only when a restore runs: it needs botocore, which
 building the parser for ``migrate`` or ``--help`` must not pay for.
@@ -55,7 +55,8 @@ def register(groups: Any) -> None:
 
 def _handler(args: argparse.Namespace) -> int:
     # Here, not at the top: these import botocore (see the module docstring).
-    from ops import command, restore_start  # noqa: PLC0415
+    from ops import command  # noqa: PLC0415
+    from ops.restore import start  # noqa: PLC0415
 
-    body = restore_start.cmd_dynamodb if args.command == "dynamodb" else restore_start.cmd_aurora
+    body = start.cmd_dynamodb if args.command == "dynamodb" else start.cmd_aurora
     return command.run(args, body)

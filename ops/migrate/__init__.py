@@ -2,9 +2,9 @@
 
 The database is ``--database-url`` (or ``DATABASE_URL``), through psycopg, or
 ``--env ENV``: the deployed environment's cluster through the RDS Data API
-(`ops.migrate_data_api`, imported only then, because it needs boto3).
+(`ops.migrate.data_api`, imported only then, because it needs boto3).
 
-This module is the parser; `ops.migrate_run` runs a command, and is imported
+This module is the parser; `ops.migrate.run` runs a command, and is imported
 only then: building the parser for another command group or ``--help`` does
 not import psycopg.
 """
@@ -93,6 +93,6 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 
 def _handler(args: argparse.Namespace) -> int:
-    from ops.migrate_run import run  # noqa: PLC0415 - psycopg only when a migrate command runs
+    from ops.migrate.run import run  # noqa: PLC0415 - psycopg only when a migrate command runs
 
     return run(args)

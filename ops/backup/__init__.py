@@ -1,7 +1,7 @@
 """``python -m ops backup``: the parser, and which module runs each subcommand.
 
-``start`` (`ops.backup_start`), ``list`` (`ops.backup_list`) and ``status``
-(`ops.backup_status`) are imported only when one runs: they need botocore,
+``start`` (`ops.backup.start`), ``list`` (`ops.backup.listing`) and ``status``
+(`ops.backup.status`) are imported only when one runs: they need botocore,
 which building the parser for ``migrate`` or ``--help`` must not pay for.
 """
 
@@ -72,11 +72,12 @@ def register(groups: Any) -> None:
 
 def _handler(args: argparse.Namespace) -> int:
     # Here, not at the top: these import botocore (see the module docstring).
-    from ops import backup_list, backup_start, backup_status, command  # noqa: PLC0415
+    from ops import command  # noqa: PLC0415
+    from ops.backup import listing, start, status  # noqa: PLC0415
 
     body = {
-        "start": backup_start.cmd_start,
-        "list": backup_list.cmd_list,
-        "status": backup_status.cmd_status,
+        "start": start.cmd_start,
+        "list": listing.cmd_list,
+        "status": status.cmd_status,
     }[args.command]
     return command.run(args, body)
