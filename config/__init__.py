@@ -1,8 +1,11 @@
 """Deployment configuration: read once in app.py, validated, then passed down typed."""
 
+from config.access import load_access
 from config.errors import ConfigError
 from config.loader import load_environments
 from config.model import (
+    MASTER_USERNAME,
+    AccessConfig,
     AuroraConfig,
     BackupConfig,
     ClusterRemovalPolicy,
@@ -17,6 +20,8 @@ from config.model import (
 )
 
 __all__ = [
+    "MASTER_USERNAME",
+    "AccessConfig",
     "AuroraConfig",
     "BackupConfig",
     "ClusterRemovalPolicy",
@@ -29,5 +34,6 @@ __all__ = [
     "TableConfig",
     "TableEncryption",
     "VaultLockConfig",
+    "load_access",
     "load_environments",
 ]

@@ -10,8 +10,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 
-from aws_cdk import aws_rds as rds
-
+from config.access import parse_access
 from config.errors import ConfigError
 from config.model import (
     AuroraConfig,
@@ -82,6 +81,7 @@ def _environment(name: object, body: object) -> EnvironmentConfig:
         aurora=_aurora(root.section("aurora")),
         network=_network(root.section("network"), account),
         backup=_backup(root.section("backup"), region),
+        access=parse_access(root.section("access")),
         tags=root.string_map("tags"),
     )
     root.finish()
@@ -131,6 +131,8 @@ def _check_replica_keys(
 
 
 def _aurora(s: Section) -> AuroraConfig:
+    from aws_cdk import aws_rds as rds  # noqa: PLC0415 - only synth checks versions (jsii)
+
     version = s.string(
         "engine_version", pattern=r"1[6-9]\.[0-9]+", hint="a version like 17.9", default="17.9"
     )

@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from dbaccess.roles import DEFAULT_ROLES, RoleSet
+
+MASTER_USERNAME = "postgres"
+"""The cluster's master user: migrations run as it, so no application role may take its name."""
+
 
 class TableEncryption(Enum):
     AWS_MANAGED = "aws-managed"
@@ -118,6 +123,13 @@ class BackupConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AccessConfig:
+    """Application roles: a database role and a managed IAM policy each (``access.roles``)."""
+
+    roles: RoleSet = DEFAULT_ROLES
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """One deployment environment: one DatabaseStack."""
 
@@ -130,6 +142,7 @@ class EnvironmentConfig:
     aurora: AuroraConfig = field(default_factory=AuroraConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    access: AccessConfig = field(default_factory=AccessConfig)
     tags: tuple[tuple[str, str], ...] = ()
 
     @property

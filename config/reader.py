@@ -52,6 +52,13 @@ class Section:
     def section(self, key: str) -> Section:
         return Section(self._get(key, {}), self.key_path(key))
 
+    def sections(self, key: str, default: list[object]) -> list[Section]:
+        """A list of objects, each its own Section (``key[0]``, ``key[1]``... in errors)."""
+        value = self._get(key, default)
+        if not isinstance(value, list):
+            raise self.fail(key, f"{_show(value)} is not a list of objects")
+        return [Section(item, f"{self.key_path(key)}[{n}]") for n, item in enumerate(value)]
+
     def string(self, key: str, *, pattern: str, hint: str, default: object = _REQUIRED) -> str:
         value = self._get(key, default)
         if not isinstance(value, str) or not re.fullmatch(pattern, value):

@@ -35,9 +35,17 @@ class AppDataTable(Construct):
 
     table: dynamodb.TableV2
     key: kms.Key | None
+    index_names: tuple[str, ...]
+    """The GSIs, whose ARNs the access policies name one by one."""
+    replica_regions: tuple[str, ...]
+    replica_key_arns: tuple[str, ...]
+    """The customer-managed keys of the replicas (empty with AWS-managed encryption)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: TableConfig) -> None:
         super().__init__(scope, construct_id)
+        self.index_names = (EMAIL_INDEX, TIMESTAMP_INDEX)
+        self.replica_regions = config.replica_regions
+        self.replica_key_arns = tuple(arn for _, arn in config.replica_key_arns)
         self.key = (
             self._customer_key() if config.encryption is TableEncryption.CUSTOMER_MANAGED else None
         )
@@ -76,6 +84,10 @@ class AppDataTable(Construct):
             ],
             replicas=[dynamodb.ReplicaTableProps(region=r) for r in config.replica_regions],
         )
+
+    def replica_arns(self) -> list[str]:
+        """The table's ARN in each replica region, where services there call DynamoDB."""
+        return [self.table.replica(region).table_arn for region in self.replica_regions]
 
     def _customer_key(self) -> kms.Key:
         return kms.Key(

@@ -13,11 +13,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
-from config import AuroraConfig, ClusterRemovalPolicy
+from config import MASTER_USERNAME, AuroraConfig, ClusterRemovalPolicy
 from data_constructs.nag import acknowledge
 from data_constructs.retention import retention_days
 
-MASTER_USERNAME = "postgres"
 # The construct id of CDK's LogRetention singleton function (fixed in aws-cdk-lib).
 _LOG_RETENTION = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
 _REMOVAL = {

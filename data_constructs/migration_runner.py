@@ -1,15 +1,19 @@
-"""MigrationRunner: applies the bundled migrations on every deploy, through the Data API.
+"""MigrationRunner: applies the bundled migrations on every deploy, then reconciles the
+application roles, through the Data API.
 
 The migrations were compiled at synth (file names checked, statements split by
 PostgreSQL's own parser, checksums taken), so a broken file fails ``cdk synth``,
-not the deploy. The Lambda asset carries only the runner, the engine and the
-compiled bundle: no parser, no driver, nothing to reach the VPC for.
+not the deploy. The Lambda asset carries only the runner, the engine, the role
+reconciler (``dbaccess``) and the compiled bundle: no parser, no driver,
+nothing to reach the VPC for.
 
 The custom resource's properties carry the target version and the bundle
 checksum: ``cdk diff`` shows a migration change, and CloudFormation sends an
 Update exactly when the migrations change. They also carry the environment's
 name, so that a failure tells the operator the exact
-``python -m ops migrate force V --env ENV`` command.
+``python -m ops migrate force V --env ENV`` command. And they carry the role
+definitions with their checksum (``Roles``, ``RolesChecksum``): a role change
+shows in ``cdk diff`` and sends an Update even when no migration changed.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from constructs import Construct
 
 from data_constructs.nag import acknowledge
 from data_constructs.retention import retention_days
+from dbaccess.roles import RoleSet
 from dbmigrate.bundle import Bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER_SOURCE = ROOT / "lambdas" / "migration_runner"
 ENGINE_SOURCE = ROOT / "dbmigrate"
+ACCESS_SOURCE = ROOT / "dbaccess"
 # Synth-time or local-only modules: the Lambda must not need pglast or psycopg.
 _NOT_IN_ASSET = ("compile.py", "source.py", "cache.py", "psycopg_transport.py")
 HANDLER = "migration_runner.handler.on_event"
@@ -64,6 +70,7 @@ class MigrationRunner(Construct):
         database_name: str,
         environment_name: str,
         log_retention_days: int,
+        roles: RoleSet,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = self._function(bundle, log_retention_days)
@@ -86,6 +93,8 @@ class MigrationRunner(Construct):
                 "Environment": environment_name,
                 "TargetVersion": str(bundle.target_version or 0),
                 "BundleChecksum": bundle.bundle_checksum,
+                "Roles": roles.to_json(),
+                "RolesChecksum": roles.checksum,
             },
         )
         self.resource.node.add_dependency(cluster)
@@ -113,7 +122,7 @@ class MigrationRunner(Construct):
                 runtime=lambda_.Runtime.PYTHON_3_14,
                 architecture=lambda_.Architecture.ARM_64,
                 handler=HANDLER,
-                code=lambda_.Code.from_asset(str(_stage_asset(bundle, Path(staging)))),
+                code=lambda_.Code.from_asset(str(stage_asset(bundle, Path(staging)))),
                 timeout=Duration.minutes(14),
                 memory_size=256,
                 log_group=self._log_group("FunctionLogs", log_retention_days),
@@ -164,8 +173,8 @@ def _cfn(function: lambda_.Function) -> lambda_.CfnFunction:
     return child
 
 
-def _stage_asset(bundle: Bundle, staging: Path) -> Path:
-    """Lay out the asset: ``migration_runner/`` (+ bundle.json) and ``dbmigrate/``."""
+def stage_asset(bundle: Bundle, staging: Path) -> Path:
+    """Lay out the asset: ``migration_runner/`` (+ bundle.json), ``dbmigrate/``, ``dbaccess/``."""
     runner = staging / "migration_runner"
     shutil.copytree(RUNNER_SOURCE, runner, ignore=shutil.ignore_patterns("__pycache__"))
     (runner / "bundle.json").write_text(bundle.to_json(), encoding="utf-8")
@@ -173,5 +182,8 @@ def _stage_asset(bundle: Bundle, staging: Path) -> Path:
         ENGINE_SOURCE,
         staging / "dbmigrate",
         ignore=shutil.ignore_patterns("__pycache__", *_NOT_IN_ASSET),
+    )
+    shutil.copytree(
+        ACCESS_SOURCE, staging / "dbaccess", ignore=shutil.ignore_patterns("__pycache__")
     )
     return staging

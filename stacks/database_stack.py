@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Environment, Stack, Tags
+from aws_cdk import CfnOutput, Environment, Stack, Tags, Token
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from config import EnvironmentConfig
 from data_constructs.app_data_table import AppDataTable
+from data_constructs.application_access import ApplicationAccess
 from data_constructs.aurora_cluster import AuroraCluster
 from data_constructs.backups import DatabaseBackups
 from data_constructs.migration_runner import MigrationRunner
 from data_constructs.network import DatabaseNetwork
+from dbaccess.roles import RoleSet
 from dbmigrate.bundle import Bundle
 
 
@@ -23,6 +26,7 @@ class DatabaseStack(Stack):
     aurora: AuroraCluster
     migrations: MigrationRunner
     backups: DatabaseBackups
+    access: ApplicationAccess
 
     def __init__(self, scope: Construct, *, config: EnvironmentConfig, migrations: Bundle) -> None:
         super().__init__(
@@ -51,6 +55,14 @@ class DatabaseStack(Stack):
             database_name=config.aurora.database_name,
             environment_name=config.name,
             log_retention_days=config.aurora.log_retention_days,
+            roles=config.access.roles,
+        )
+        self.access = ApplicationAccess(
+            self,
+            "Access",
+            roles=config.access.roles,
+            cluster=self.aurora.cluster,
+            table=self.table,
         )
         self.backups = DatabaseBackups(
             self,
@@ -65,6 +77,11 @@ class DatabaseStack(Stack):
             Tags.of(self).add(key, value)
         Tags.of(self).add("environment", config.name)
         self._publish_all(config.ssm_prefix, database_name=config.aurora.database_name)
+        self._publish_access(config.ssm_prefix, config.access.roles)
+
+    def grant_access(self, grantee: iam.IGrantable, *, role: str = "app_rw") -> iam.Grant:
+        """What attaching ``role``'s published policy gives, for a service in this CDK app."""
+        return self.access.grant(grantee, role)
 
     def _publish_all(self, prefix: str, *, database_name: str) -> None:
         cluster = self.aurora.cluster
@@ -90,6 +107,22 @@ class DatabaseStack(Stack):
         self._publish(prefix, "BackupRoleArn", "backup-role-arn", backups.role.role_arn)
         self._publish(prefix, "BackupPlanId", "backup-plan-id", backups.plan.backup_plan_id)
         self._publish(prefix, "BackupTopicArn", "backup-topic-arn", backups.topic.topic_arn)
+
+    def _publish_access(self, prefix: str, roles: RoleSet) -> None:
+        """How a service connects: the cluster's IAM identity and port, each role's policy."""
+        cluster = self.aurora.cluster
+        self._publish(
+            prefix, "ClusterResourceId", "cluster-resource-id", cluster.cluster_resource_identifier
+        )
+        port = Token.as_string(cluster.cluster_endpoint.port)
+        self._publish(prefix, "ClusterPort", "cluster-port", port)
+        for role in roles:
+            policy_arn = self.access.policies[role.name].managed_policy_arn
+            where = f"access/{role.name}"
+            self._publish(prefix, f"{role.pascal_name}PolicyArn", f"{where}/policy-arn", policy_arn)
+            self._publish(
+                prefix, f"{role.pascal_name}DatabaseUser", f"{where}/database-user", role.name
+            )
 
     def _publish(self, prefix: str, output_id: str, parameter: str, value: str) -> None:
         """A CloudFormation output for humans and an SSM parameter for tools (the ops CLI)."""

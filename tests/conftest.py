@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.synth",
     "tests.fixtures.data_api",
     "tests.fixtures.moto_server",
+    "tests.fixtures.app_roles",
 ]
 
 

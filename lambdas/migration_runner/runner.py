@@ -4,15 +4,16 @@ Plain logic, no boto3: the handler gives it a bundle loader and a factory that
 opens a transport, so the tests drive it with the real engine over any
 transport. The rules, each there to keep a deployment recoverable:
 
-* Create and Update apply every pending bundled migration (forward only).
+* Create and Update apply every pending bundled migration (forward only),
+  then bring the application roles to the ``Roles`` property (`.access`).
   The properties carry the bundle's checksum and target version, computed at
   synth; a mismatch with the bundle in this asset means code and template
   come from different synths, so nothing runs.
 * A database newer than the bundle (the rollback Update after a failed
   deploy sends the older properties and runs the older code) is left as it
   is and the call succeeds: failing there would end in UPDATE_ROLLBACK_FAILED.
-* Delete never touches the database: the schema and its data outlive the
-  resource (and the stack, whose cluster is retained).
+* Delete never touches the database: the schema, its data and the roles
+  outlive the resource (and the stack, whose cluster is retained).
 * The physical id never changes: a new one on Update would make
   CloudFormation send a Delete for the old one.
 * Only a raised exception reports FAILED through the Provider framework; its
@@ -29,10 +30,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dbaccess.errors import AccessError
+from dbaccess.roles import RoleSet
 from dbmigrate.bundle import Bundle
 from dbmigrate.engine import AppliedStep, Engine, EngineConfig, RunResult
 from dbmigrate.errors import DirtyDatabaseError, MigrationError, one_line
 from dbmigrate.transport import Transport
+
+from .access import failure_reason as access_failure_reason
+from .access import parse_roles, reconcile_roles
 
 log = logging.getLogger("migration_runner")
 
@@ -88,6 +94,8 @@ class Properties:
     statement_timeout_ms: int | None = None
     environment: str | None = None
     """The stack's environment name (``dev``), for the operator's ``--env``."""
+    roles: RoleSet | None = None
+    """The application roles; None when the template predates them."""
 
     @property
     def region(self) -> str:
@@ -121,8 +129,13 @@ def handle(
     props = parse_properties(event.get("ResourceProperties"))
     bundle = _load(load_bundle)
     check_bundle(props, bundle)
-    result = _migrate(event, props, bundle, open_transport)
-    return _response(physical_resource_id(event), result)
+    transport = _open(open_transport, props)
+    try:
+        result = _migrate(event, props, bundle, transport)
+        access = _reconcile(transport, props)
+    finally:
+        transport.close()
+    return _response(physical_resource_id(event), result, access)
 
 
 def physical_resource_id(event: Mapping[str, Any]) -> str:
@@ -145,6 +158,7 @@ def parse_properties(raw: object) -> Properties:
     _check_format(text, "BundleChecksum", _CHECKSUM, "a sha256 hex digest", problems)
     _check_format(text, "TargetVersion", _VERSION, "a migration version number", problems)
     _check_format(environment, ENVIRONMENT, _ENVIRONMENT, "an environment name", problems)
+    roles = parse_roles(values, problems)
     if problems:
         raise DeploymentError("invalid custom resource properties: " + "; ".join(problems))
     return Properties(
@@ -156,6 +170,7 @@ def parse_properties(raw: object) -> Properties:
         lock_timeout_ms=timeouts["LockTimeoutMs"],
         statement_timeout_ms=timeouts["StatementTimeoutMs"],
         environment=environment[ENVIRONMENT] or None,
+        roles=roles,
     )
 
 
@@ -266,7 +281,7 @@ def _load(load_bundle: BundleLoader) -> Bundle:
 
 
 def _migrate(
-    event: Mapping[str, Any], props: Properties, bundle: Bundle, open_transport: TransportFactory
+    event: Mapping[str, Any], props: Properties, bundle: Bundle, transport: Transport
 ) -> RunResult:
     """Run the engine's ``up`` and turn any failure into a `DeploymentError`."""
     _info(
@@ -280,19 +295,25 @@ def _migrate(
         bundle_checksum=bundle.bundle_checksum,
     )
     config = engine_config(event, props)
-    transport = _open(open_transport, props)
+    engine = Engine(transport, bundle, config=config, on_step=_log_step)
     try:
-        engine = Engine(transport, bundle, config=config, on_step=_log_step)
-        try:
-            result = engine.migrate_to_latest()
-        except Exception as exc:
-            reason = failure_reason(exc, engine, config.force_hint)
-            log.error(reason, extra={"fields": {"event": "failed", "error": type(exc).__name__}})
-            raise DeploymentError(reason) from exc
-    finally:
-        transport.close()
+        result = engine.migrate_to_latest()
+    except Exception as exc:
+        reason = failure_reason(exc, engine, config.force_hint)
+        log.error(reason, extra={"fields": {"event": "failed", "error": type(exc).__name__}})
+        raise DeploymentError(reason) from exc
     _log_result(result)
     return result
+
+
+def _reconcile(transport: Transport, props: Properties) -> str:
+    """The roles step; its failure is reported as the migrations' is, one line."""
+    try:
+        return reconcile_roles(transport, props.roles)
+    except AccessError as exc:
+        reason = access_failure_reason(exc)
+        log.error(reason, extra={"fields": {"event": "access-failed", "error": type(exc).__name__}})
+        raise DeploymentError(reason) from exc
 
 
 def _open(open_transport: TransportFactory, props: Properties) -> Transport:
@@ -305,7 +326,7 @@ def _open(open_transport: TransportFactory, props: Properties) -> Transport:
         raise DeploymentError(reason) from exc
 
 
-def _response(physical_id: str, result: RunResult) -> dict[str, Any]:
+def _response(physical_id: str, result: RunResult, access: str) -> dict[str, Any]:
     applied = ",".join(str(v) for v in result.applied_versions)
     if len(applied) > MAX_DATA_CHARS:
         first, last = result.applied_versions[0], result.applied_versions[-1]
@@ -316,6 +337,7 @@ def _response(physical_id: str, result: RunResult) -> dict[str, Any]:
             "Version": _show(result.end_version),
             "Applied": applied,
             "Message": one_line(result.message, MAX_DATA_CHARS),
+            "Access": one_line(access, MAX_DATA_CHARS),
         },
     }
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from dbaccess.roles import RoleSet
 from dbmigrate.bundle import Bundle
 from dbmigrate.compile import compile_directory
 from tests.fixtures.data_api import DataApiEndpoint
@@ -76,6 +77,11 @@ def properties(endpoint: DataApiEndpoint, bundle: Bundle, **extra: str) -> dict[
         "Environment": "dev",
         **extra,
     }
+
+
+def role_properties(roles: RoleSet) -> dict[str, str]:
+    """The construct's ``Roles`` and ``RolesChecksum`` for ``roles``."""
+    return {"Roles": roles.to_json(), "RolesChecksum": roles.checksum}
 
 
 def _event(request_type: str, props: dict[str, str]) -> dict[str, Any]:

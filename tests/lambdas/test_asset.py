@@ -1,7 +1,8 @@
 """The handler as the Lambda runs it: from the asset's layout, without pglast or psycopg.
 
 The construct ships ``migration_runner/`` (these modules and bundle.json) with
-``dbmigrate/`` beside it; the runtime imports ``migration_runner.handler``.
+``dbmigrate/`` and ``dbaccess/`` beside it (staged here by the construct's own
+function); the runtime imports ``migration_runner.handler``.
 A fresh interpreter with that directory as its only project path, and with
 pglast and psycopg made unimportable, must import the handler and run a Create
 through boto3 against the emulator.
@@ -11,23 +12,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from data_constructs.migration_runner import stage_asset
+from dbaccess.roles import RoleSet
+from dbmigrate.compile import compile_directory
 from tests.fixtures.data_api import DataApiEndpoint
 from tests.lambdas._support import (
-    REPO,
     copy_repo_migrations,
     create_event,
     properties,
+    role_properties,
     state,
     write_bundle,
 )
-
-# The engine modules the construct leaves out of the asset (they need pglast or psycopg).
-NOT_IN_ASSET = ("compile.py", "source.py", "psycopg_transport.py")
 
 RUN_IN_ASSET = """\
 import json, sys
@@ -47,26 +47,18 @@ print(json.dumps({"response": response, "leaked": leaked}))
 
 
 def _build_asset(root: Path, migrations: Path) -> Path:
-    """The asset as the construct lays it out (see data_constructs/migration_runner.py)."""
-    package = root / "migration_runner"
-    package.mkdir(parents=True)
-    for module in (REPO / "lambdas" / "migration_runner").glob("*.py"):
-        shutil.copy(module, package / module.name)
-    shutil.copytree(
-        REPO / "dbmigrate",
-        root / "dbmigrate",
-        ignore=shutil.ignore_patterns("__pycache__", *NOT_IN_ASSET),
-    )
-    write_bundle(migrations, package / "bundle.json")
-    return root
+    """The asset exactly as the construct stages it at synth."""
+    root.mkdir(parents=True)
+    return stage_asset(compile_directory(migrations), root)
 
 
 def test_the_asset_imports_without_pglast_and_runs_a_create(
-    data_api: DataApiEndpoint, fresh_db_url: str, tmp_path: Path
+    data_api: DataApiEndpoint, fresh_db_url: str, tmp_path: Path, app_roles: RoleSet, rds_iam: str
 ) -> None:
     migrations = copy_repo_migrations(tmp_path / "migrations")
     asset = _build_asset(tmp_path / "asset", migrations)
-    event = create_event(properties(data_api, write_bundle(migrations, tmp_path / "b.json")))
+    bundle = write_bundle(migrations, tmp_path / "b.json")
+    event = create_event(properties(data_api, bundle, **role_properties(app_roles)))
     env = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_ENDPOINT_URL_RDS_DATA": data_api.url,
@@ -92,4 +84,12 @@ def test_the_asset_imports_without_pglast_and_runs_a_create(
     output = json.loads(result.stdout.splitlines()[-1])
     assert output["leaked"] == []
     assert output["response"]["Data"]["Applied"] == "1,2,3,4"
+    assert output["response"]["Data"]["Access"] == "app_ro: created; app_rw: created"
     assert state(fresh_db_url) == [(4, False)]
+    assert sorted(path.name for path in asset.iterdir()) == [
+        "dbaccess",
+        "dbmigrate",
+        "migration_runner",
+    ]
+    shipped = {path.name for path in asset.rglob("*.py")}
+    assert not shipped & {"compile.py", "source.py", "cache.py", "psycopg_transport.py"}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dbaccess.roles import RoleSet
 from lambdas.migration_runner import handler
 from lambdas.migration_runner.runner import MAX_REASON_BYTES, DeploymentError
 from tests.lambdas._support import (
@@ -20,6 +21,7 @@ from tests.lambdas._support import (
     log_lines,
     properties,
     query,
+    role_properties,
     snapshot,
     state,
     tables,
@@ -58,11 +60,16 @@ def _two_file_dir(tmp_path: Path, second: str, name: str = "000002_second.up.sql
 
 
 def test_create_applies_every_migration_and_logs_each_step(
-    lambda_env: LambdaEnv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    lambda_env: LambdaEnv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    app_roles: RoleSet,
+    rds_iam: str,
 ) -> None:
     bundle = write_bundle(copy_repo_migrations(tmp_path / "m"), lambda_env.bundle_file)
+    props = properties(lambda_env.endpoint, bundle, **role_properties(app_roles))
 
-    response = handler.on_event(create_event(properties(lambda_env.endpoint, bundle)), CONTEXT)
+    response = handler.on_event(create_event(props), CONTEXT)
 
     assert response == {
         "PhysicalResourceId": "schema-migrations",
@@ -70,6 +77,7 @@ def test_create_applies_every_migration_and_logs_each_step(
             "Version": "4",
             "Applied": "1,2,3,4",
             "Message": "applied 4 migration(s) up; now at 4",
+            "Access": "app_ro: created; app_rw: created",
         },
     }
     assert state(lambda_env.db_url) == [(4, False)]
@@ -132,7 +140,7 @@ def test_rollback_update_to_an_older_bundle_succeeds_and_leaves_the_database_ahe
     assert "ahead" in response["Data"]["Message"]
     assert snapshot(lambda_env.db_url) == before
     warnings = [line for line in log_lines(capsys.readouterr().out) if line["level"] == "WARNING"]
-    assert [w["event"] for w in warnings] == ["ahead"]
+    assert [w["event"] for w in warnings] == ["ahead", "access-skipped"]  # no Roles: old template
     assert "forward-only" in warnings[0]["message"]
 
 

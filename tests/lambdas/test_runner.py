@@ -208,6 +208,7 @@ def test_applied_versions_too_long_for_the_response_are_summarised(
         "Version": "20240101000070",
         "Applied": "20240101000001..20240101000070 (70 migrations)",
         "Message": "applied 70 migration(s) up; now at 20240101000070",
+        "Access": "not managed by this template",
     }
     assert state(fresh_db_url) == [(20240101000070, False)]
     assert len(json.dumps(response)) < 1024
@@ -255,5 +256,6 @@ def test_an_empty_bundle_with_target_zero_runs_and_changes_nothing(
         "Version": "none",
         "Applied": "",
         "Message": "no change: database at version none",
+        "Access": "not managed by this template",
     }
     assert state(fresh_db_url) == []
