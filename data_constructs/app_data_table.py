@@ -38,6 +38,8 @@ class AppDataTable(Construct):
     index_names: tuple[str, ...]
     """The GSIs, whose ARNs the access policies name one by one."""
     replica_regions: tuple[str, ...]
+    replica_arns: tuple[str, ...]
+    """The table's ARN in each replica region, where services there call DynamoDB."""
     replica_key_arns: tuple[str, ...]
     """The customer-managed keys of the replicas (empty with AWS-managed encryption)."""
 
@@ -84,10 +86,7 @@ class AppDataTable(Construct):
             ],
             replicas=[dynamodb.ReplicaTableProps(region=r) for r in config.replica_regions],
         )
-
-    def replica_arns(self) -> list[str]:
-        """The table's ARN in each replica region, where services there call DynamoDB."""
-        return [self.table.replica(region).table_arn for region in self.replica_regions]
+        self.replica_arns = tuple(self.table.replica(r).table_arn for r in self.replica_regions)
 
     def _customer_key(self) -> kms.Key:
         return kms.Key(

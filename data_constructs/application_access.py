@@ -83,7 +83,7 @@ class ApplicationAccess(Construct):
     def statements(self, role: str) -> list[iam.PolicyStatement]:
         """The statements of ``role``'s policy (what `grant` attaches, too)."""
         spec = self._spec(role)
-        tables = [self._table.table.table_arn, *self._table.replica_arns()]
+        tables = [self._table.table.table_arn, *self._table.replica_arns]
         found = [
             iam.PolicyStatement(
                 sid="ConnectAsDatabaseUser",

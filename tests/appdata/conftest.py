@@ -7,7 +7,9 @@ created from the session's synthesized dev template by the same translation
 fail here even if the grep test missed it.
 
 PostgreSQL: each test's fresh database brought to the newest migration by the
-engine (dbmigrate over psycopg), as ``make local`` and deploys do.
+engine (dbmigrate over psycopg), its application roles reconciled, as ``make
+local`` and deploys do; the patterns then run logged in as ``app_rw``, the role
+an application uses, never as the owner.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ import psycopg
 import pytest
 
 from appdata.dynamo import AppDataRepository
+from dbaccess import reconcile
+from dbaccess.roles import RoleSet
 from dbmigrate.compile import compile_directory
 from dbmigrate.engine import Engine
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from devtools.dynamodb_local import TableDefinition, ensure_table, table_from_template
+from tests.fixtures.app_roles import as_user
 from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.synth import Synthesized
 
@@ -64,8 +69,11 @@ def migrate(url: str) -> None:
 
 
 @pytest.fixture
-def pg(fresh_db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """An autocommit connection to a fresh, fully migrated database."""
+def pg(fresh_db_url: str, app_roles: RoleSet) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection, as app_rw, to a fresh, fully migrated database."""
     migrate(fresh_db_url)
-    with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+    with PsycopgTransport.connect(fresh_db_url) as transport:
+        reconcile.apply(transport, app_roles)
+    with psycopg.connect(as_user(fresh_db_url, "app_rw"), autocommit=True) as conn:
+        assert conn.info.user == "app_rw"
         yield conn

@@ -19,6 +19,12 @@ PUBLISHED = {
     "BackupRoleArn": "backup-role-arn",
     "BackupPlanId": "backup-plan-id",
     "BackupTopicArn": "backup-topic-arn",
+    "ClusterResourceId": "cluster-resource-id",
+    "ClusterPort": "cluster-port",
+    "AppRwPolicyArn": "access/app_rw/policy-arn",
+    "AppRwDatabaseUser": "access/app_rw/database-user",
+    "AppRoPolicyArn": "access/app_ro/policy-arn",
+    "AppRoDatabaseUser": "access/app_ro/database-user",
 }
 
 
