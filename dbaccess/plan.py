@@ -67,6 +67,11 @@ class RolePlan:
     status: Status
     changes: tuple[Change, ...]
 
+    @property
+    def outcome(self) -> str:
+        """The status once applied: ``created``, ``disabled``..."""
+        return _PAST[self.status]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -98,7 +103,7 @@ class AccessPlan:
         """One line: what each role became, for logs and the custom resource's Data."""
         if not self.roles:
             return "no application roles"
-        return "; ".join(f"{role.name}: {_PAST[role.status]}" for role in self.roles)
+        return "; ".join(f"{role.name}: {role.outcome}" for role in self.roles)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,8 +1,9 @@
 """``python -m ops migrate``: golang-migrate's commands, run by the dbmigrate engine.
 
-The database is ``--database-url`` (or ``DATABASE_URL``), through psycopg, or
+The database is ``--database-url`` (or ``MIGRATIONS_DATABASE_URL``, ``DATABASE_URL``:
+`ops.database`), through psycopg, or
 ``--env ENV``: the deployed environment's cluster through the RDS Data API
-(`ops.migrate.data_api`, imported only then, because it needs boto3).
+(`ops.data_api`, imported only then, because it needs boto3).
 
 This module is the parser; `ops.migrate.run` runs a command, and is imported
 only then: building the parser for another command group or ``--help`` does
@@ -63,7 +64,8 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument(
         "--database-url",
         default=default(None),
-        help="postgresql://user:password@host:port/dbname (default: $DATABASE_URL)",
+        help="postgresql://user:password@host:port/dbname, as the owner "
+        "(default: $MIGRATIONS_DATABASE_URL, else $DATABASE_URL)",
     )
     options.add_env_options(
         parser,

@@ -13,7 +13,6 @@ import argparse
 import getpass
 import json
 import logging
-import os
 import shlex
 import socket
 import sys
@@ -39,6 +38,7 @@ from dbmigrate.errors import (
 from dbmigrate.source import create_migration
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from ops import exit_codes
+from ops.database import owner_url
 from ops.errors import OpsError
 
 _INTERRUPTED = (
@@ -55,10 +55,6 @@ _USAGE_ERRORS = (
     InvalidRequestError,
     InvalidConnectionStringError,
 )
-
-
-class _UsageError(MigrationError):
-    """Bad command-line input found after parsing (e.g. no database URL)."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,42 +81,22 @@ def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
     if args.command == "create":
         up, down = create_migration(Path(args.dir), args.name)
         return {"created": [str(up), str(down)]}, f"created {up}\ncreated {down}", exit_codes.OK
-    url = _database_url(args)
+    url = owner_url(args)
     bundle = _compile(Path(args.dir), cached=not args.no_cache)
     if url is None:
         # Here, not at the top: boto3 and botocore, which only --env needs.
-        from ops.migrate.data_api import data_api_transport  # noqa: PLC0415
+        from ops.data_api import data_api_transport  # noqa: PLC0415
 
         config = EngineConfig(
             applied_by=f"{_applied_by()} via data-api", force_hint=_env_force_hint(args)
         )
-        with data_api_transport(args) as data_api:
+        with data_api_transport(args, label="migrate") as data_api:
             engine = Engine(data_api, bundle, config=config, on_step=_log_applied)
             return _COMMANDS[args.command](engine, args)
     config = EngineConfig(applied_by=_applied_by())
     with PsycopgTransport.connect(url) as transport:
         engine = Engine(transport, bundle, config=config, on_step=_log_applied)
         return _COMMANDS[args.command](engine, args)
-
-
-def _database_url(args: argparse.Namespace) -> str | None:
-    """The psycopg URL, or None for ``--env`` (the Data API); exactly one must be given."""
-    from_environment = os.environ.get("DATABASE_URL")
-    if args.env:
-        if args.database_url or from_environment:
-            given = "--database-url" if args.database_url else "DATABASE_URL (unset it)"
-            raise _UsageError(f"--env and {given} both name a database: use one of them")
-        return None
-    for flag in ("ssm_prefix", "region", "profile"):
-        if getattr(args, flag, None):
-            raise _UsageError(f"--{flag.replace('_', '-')} applies only with --env")
-    url: str | None = args.database_url or from_environment
-    if not url:
-        raise _UsageError(
-            "no database: pass --database-url (or set DATABASE_URL), or --env ENV for a "
-            "deployed environment over the RDS Data API"
-        )
-    return url
 
 
 def _env_force_hint(args: argparse.Namespace) -> str:
@@ -196,7 +172,7 @@ _COMMANDS: dict[str, Callable[[Engine, argparse.Namespace], tuple[dict[str, Any]
 def _exit_code(exc: MigrationError) -> int:
     if isinstance(exc, DirtyDatabaseError):
         return exit_codes.DIRTY
-    if isinstance(exc, (*_USAGE_ERRORS, _UsageError)):
+    if isinstance(exc, _USAGE_ERRORS):
         return exit_codes.USAGE
     return exit_codes.ERROR
 

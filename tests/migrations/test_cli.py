@@ -13,15 +13,21 @@ from typing import Any
 
 import pytest
 
+from ops.database import URL_VARIABLES
 from tests.migrations._helpers import REPO, copy_standard, history, query, state, write
 
 NO_TX = "-- migrate:no-transaction\n"
 
 
+def without_urls() -> dict[str, str]:
+    """This process's environment without any database URL a developer's shell may hold."""
+    return {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
+
+
 def cli(
     *args: str, url: str | None = None, env_url: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = without_urls()
     if env_url is not None:
         env["DATABASE_URL"] = env_url
     command = [sys.executable, "-m", "ops", "migrate", *args]
@@ -84,8 +90,8 @@ def test_missing_url_is_a_usage_error() -> None:
     result = cli("up")
     assert result.returncode == 2
     assert one_error_line(result) == (
-        "error: no database: pass --database-url (or set DATABASE_URL), or --env ENV for a "
-        "deployed environment over the RDS Data API"
+        "error: no database: pass --database-url (or set MIGRATIONS_DATABASE_URL or "
+        "DATABASE_URL), or --env ENV for a deployed environment over the RDS Data API"
     )
 
 
@@ -194,7 +200,7 @@ def test_create_makes_the_next_pair(tmp_path: Path) -> None:
 
 
 def test_processes_started_together_apply_each_migration_once(fresh_db_url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": fresh_db_url}
+    env = {**without_urls(), "DATABASE_URL": fresh_db_url}
     command = [sys.executable, "-m", "ops", "migrate", "up", "--json"]
     processes = [
         subprocess.Popen(
@@ -215,7 +221,7 @@ def test_ctrl_c_rolls_back_the_running_file_and_says_where_to_look(
     write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);")
     write(tmp_path, "000002_slow.up.sql", "CREATE TABLE s (id int);\nSELECT pg_sleep(60);\n")
     command = [sys.executable, "-m", "ops", "migrate", "up", "--dir", str(tmp_path)]
-    env = {**os.environ, "DATABASE_URL": fresh_db_url}
+    env = {**without_urls(), "DATABASE_URL": fresh_db_url}
     with subprocess.Popen(
         command, cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     ) as process:

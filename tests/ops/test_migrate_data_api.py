@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from devtools.postgres import Server as PostgresServer
+from ops.database import URL_VARIABLES
 from tests.fixtures.data_api import DataApiEndpoint
 from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.postgres import new_database
@@ -52,11 +53,13 @@ class Cli:
         self.data_api = data_api
         self.monkeypatch = monkeypatch
         self.capsys = capsys
-        monkeypatch.delenv("DATABASE_URL", raising=False)
+        for name in URL_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
 
     def env(self, *, credentials: bool = True) -> dict[str, str]:
         env = self.moto.cli_env(credentials=credentials)
-        env.pop("DATABASE_URL", None)
+        for name in URL_VARIABLES:
+            env.pop(name, None)
         return env | {"AWS_ENDPOINT_URL_RDS_DATA": self.data_api.url}
 
     def publish(self, *, via: str = "ssm", **changes: str | None) -> dict[str, str]:
@@ -265,8 +268,8 @@ def test_env_and_a_database_url_together_or_neither_are_usage_errors(
     neither = cli.run("up")
     assert neither.returncode == 2
     assert one_error_line(neither) == (
-        "error: no database: pass --database-url (or set DATABASE_URL), or --env ENV for a "
-        "deployed environment over the RDS Data API"
+        "error: no database: pass --database-url (or set MIGRATIONS_DATABASE_URL or "
+        "DATABASE_URL), or --env ENV for a deployed environment over the RDS Data API"
     )
     region_alone = cli.run("version", "--region", "eu-west-1", "--database-url", fresh_db_url)
     assert region_alone.returncode == 2

@@ -1,5 +1,5 @@
 """``python -m ops`` start-up: building the parser imports neither boto3/botocore nor
-psycopg/pglast.
+psycopg/pglast (nor aws-cdk-lib, which `config` must only import for synth).
 
 Each costs about 0.3 s of imports, which only a command that runs may pay: a
 backup or restore, or ``migrate --env`` (the Data API), for boto3; a migrate
@@ -21,10 +21,11 @@ from ops.cli import build_parser
 parser = build_parser()
 parser.parse_args(["migrate", "version"])
 parser.parse_args(["migrate", "--env", "dev", "version", "--region", "eu-west-1"])
+parser.parse_args(["access", "plan", "--env", "dev"])
 for args in (["backup", "list", "--env", "dev"], ["restore", "aurora", "--env", "dev",
              "--point-in-time", "latest", "--to-cluster", "copy"]):
     parser.parse_args(args)
-heavy = ("boto3", "botocore", "psycopg", "pglast")
+heavy = ("boto3", "botocore", "psycopg", "pglast", "aws_cdk", "jsii")
 print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(heavy))))
 """
 

@@ -1,4 +1,4 @@
-"""``python -m ops migrate ... --env ENV``: the engine over the RDS Data API, as the Lambda runs it.
+"""``--env ENV`` for migrate and access: the RDS Data API, as the migration Lambda uses it.
 
 The deployed cluster sits in an isolated VPC; the Data API reaches it without a
 tunnel. The cluster ARN, the secret ARN and the database name come from what
@@ -8,7 +8,7 @@ statement per call, retries on a resuming cluster, ``continueAfterTimeout``
 for non-transactional statements.
 
 Imported only when ``--env`` is used: it pulls in boto3 and botocore, which
-``python -m ops migrate --database-url ...`` never pays for.
+``--database-url`` never pays for.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ _NOT_FOUND = frozenset({"NotFoundException", "DatabaseNotFoundException"})
 
 
 @contextmanager
-def data_api_transport(args: argparse.Namespace) -> Iterator[DataApiTransport]:
+def data_api_transport(args: argparse.Namespace, *, label: str) -> Iterator[DataApiTransport]:
     """A transport on ``--env``'s cluster; Data API failures in the block become `OpsError`.
 
     Discovery and client errors are `OpsError` already (`ops.aws.call`), with
@@ -54,7 +54,7 @@ def data_api_transport(args: argparse.Namespace) -> Iterator[DataApiTransport]:
     except (ClientError, BotoCoreError) as exc:
         raise explain(exc, "rds-data", "creating the rds-data client", aws.region) from exc
     print(
-        f"migrate: {deployment.stack_name} ({aws.region}, from {deployment.source}): "
+        f"{label}: {deployment.stack_name} ({aws.region}, from {deployment.source}): "
         f"database {database} on {deployment.cluster_id}, over the RDS Data API",
         file=sys.stderr,
     )
