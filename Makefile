@@ -15,7 +15,7 @@ MIGRATIONS ?= migrations
 
 .PHONY: help install synth test lint diff deploy snapshot-update bench clean \
         migrate-create migrate-up migrate-down migrate-version migrate-plan squawk \
-        backup db-dump db-restore local local-down local-reset
+        access-plan access-apply backup db-dump db-restore local local-down local-reset
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -76,7 +76,7 @@ migrate-create: install ## New migration pair: make migrate-create NAME=add_orde
 # diff/deploy only, so it is looked at here only when given on the command line.
 MIGRATE_DB = $(if $(filter command line,$(origin ENV)),--env $(ENV))
 
-migrate-up: install ## Apply pending migrations to DATABASE_URL (ENV=prod: that environment)
+migrate-up: install ## Apply pending migrations to MIGRATIONS_DATABASE_URL/DATABASE_URL (or ENV=prod)
 	@$(PY) -m ops migrate up --dir $(MIGRATIONS) $(MIGRATE_DB)
 
 migrate-down: install ## Roll back N migrations (default 1) on DATABASE_URL (or ENV=)
@@ -88,20 +88,33 @@ migrate-version: install ## Show the migration version of DATABASE_URL (or ENV=)
 migrate-plan: install ## Show what `migrate-up` would apply, without applying it (or ENV=)
 	@$(PY) -m ops migrate plan --dir $(MIGRATIONS) $(MIGRATE_DB)
 
+# The access-* targets: ENV=name on the command line reconciles that deployed environment (Data
+# API); otherwise MIGRATIONS_DATABASE_URL/DATABASE_URL, with CONFIG_ENV's roles (default dev).
+ACCESS_DB = $(if $(filter command line,$(origin ENV)),--env $(ENV),--config-env $(or $(CONFIG_ENV),dev))
+
+access-plan: install ## What access-apply would change in the application roles (or ENV=)
+	@$(PY) -m ops access plan $(ACCESS_DB)
+
+access-apply: install ## Bring the application roles to access.roles (or ENV=)
+	@$(PY) -m ops access apply $(ACCESS_DB)
+
 backup: install ## On-demand backup, waited for: make backup ENV=prod TARGET=all [NATIVE=1]
 	@$(PY) -m ops backup start --env $(ENV) --target $(or $(TARGET),all) $(if $(NATIVE),--native) --wait
 
 DUMP ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ).sql
-db-dump: ## Local PostgreSQL: pg_dump DATABASE_URL to DUMP (default backups/<UTC time>.sql)
-	@test -n "$$DATABASE_URL" || { echo "error: set DATABASE_URL=postgresql://..." >&2; exit 2; }
+# The owner's URL (make local writes it; DATABASE_URL there is the application's role).
+OWNER_URL = $${MIGRATIONS_DATABASE_URL:-$$DATABASE_URL}
+NO_URL = { echo "error: set MIGRATIONS_DATABASE_URL (or DATABASE_URL)=postgresql://..." >&2; exit 2; }
+db-dump: ## Local PostgreSQL: pg_dump the owner's URL to DUMP (default backups/<UTC time>.sql)
+	@test -n "$(OWNER_URL)" || $(NO_URL)
 	@mkdir -p $(dir $(DUMP))
-	@pg_dump --no-owner --no-privileges --file=$(DUMP).partial "$$DATABASE_URL"
+	@pg_dump --no-owner --no-privileges --file=$(DUMP).partial "$(OWNER_URL)"
 	@mv $(DUMP).partial $(DUMP) && echo "dumped to $(DUMP)"
 
-db-restore: ## Local PostgreSQL: restore DUMP into DATABASE_URL in one transaction (all or nothing)
-	@test -n "$$DATABASE_URL" || { echo "error: set DATABASE_URL=postgresql://..." >&2; exit 2; }
+db-restore: ## Local PostgreSQL: restore DUMP as the owner in one transaction (all or nothing)
+	@test -n "$(OWNER_URL)" || $(NO_URL)
 	@test -f "$(DUMP)" || { echo "error: DUMP=$(DUMP) is not a file; pass DUMP=path/to/dump.sql" >&2; exit 2; }
-	@psql -X -q -v ON_ERROR_STOP=1 --single-transaction -f "$(DUMP)" "$$DATABASE_URL" >/dev/null
+	@psql -X -q -v ON_ERROR_STOP=1 --single-transaction -f "$(DUMP)" "$(OWNER_URL)" >/dev/null
 	@echo "restored $(DUMP)"
 
 clean: ## Remove build output (keeps the venv and node_modules)

@@ -7,7 +7,10 @@
 
 * PostgreSQL: a cluster in ``.local/postgres`` (kept between runs) on 127.0.0.1,
   database ``app`` (the stack's ``aurora.database_name``), brought to the newest
-  migration by the same engine as deploys (dbmigrate over psycopg).
+  migration by the same engine as deploys (dbmigrate over psycopg), then its
+  application roles (the environment's ``access.roles``) reconciled by the same
+  reconciler as deploys. There is no ``rds_iam`` outside RDS: the roles log in
+  with trust authentication, which this cluster gives every user on 127.0.0.1.
 * DynamoDB: moto's server mode, detached, with the AppData table created from the
   synthesized template's ``AWS::DynamoDB::GlobalTable`` (key schema, GSIs, TTL).
   The template is synthesized first when it is missing or older than its sources.
@@ -35,6 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from config import ConfigError, load_access
+from dbaccess.errors import AccessError
+from dbaccess.roles import AccessLevel, RoleSet
 from devtools.dynamodb_local import (
     DUMMY_ACCESS_KEY,
     DUMMY_SECRET_KEY,
@@ -55,6 +61,8 @@ TABLE_NAME_VARIABLE = "APPDATA_TABLE_NAME"  # appdata.dynamo.AppDataRepository.f
 # What the template is synthesized from: newer than the template means synthesize again.
 TEMPLATE_SOURCES = ("cdk.json", "app.py", "config", "data_constructs", "stacks", "appdata/keys.py")
 EXIT_OK, EXIT_ERROR, EXIT_STOPPED = 0, 1, 3
+OWNER = "postgres"
+"""The local cluster's superuser, which owns the database and runs the migrations."""
 
 
 class LocalError(RuntimeError):
@@ -218,11 +226,19 @@ def _rel(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
+def application_user(roles: RoleSet) -> str:
+    """``DATABASE_URL``'s user: the first read-write role, else the first role, else the owner."""
+    read_write = [role.name for role in roles if role.access is AccessLevel.READ_WRITE]
+    return next(iter(read_write or list(roles.names)), OWNER)
+
+
 def connection_settings(
-    settings: Settings, *, database: str, table_name: str, region: str
+    settings: Settings, *, database: str, table_name: str, region: str, user: str = OWNER
 ) -> dict[str, str]:
+    address = f"127.0.0.1:{settings.pg_port}/{database}"
     return {
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{settings.pg_port}/{database}",
+        "DATABASE_URL": f"postgresql://{user}@{address}",
+        "MIGRATIONS_DATABASE_URL": f"postgresql://{OWNER}@{address}",
         "AWS_ENDPOINT_URL_DYNAMODB": settings.moto.url,
         TABLE_NAME_VARIABLE: table_name,
         "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY,
@@ -266,10 +282,13 @@ def cmd_up(settings: Settings, say: Callable[[str], None]) -> int:
                 f" (pid {started.pid}, data {data}, log {log})"
             )
             created_db = started.server.ensure_database(database)
+            url = started.server.url_for(database)
             say(
                 f"  database {database}: {'created' if created_db else 'exists'}; "
-                + _migrate(started.server.url_for(database), settings.root / "migrations")
+                + _migrate(url, settings.root / "migrations")
             )
+            roles = load_access(settings.root / "cdk.json", settings.stack_env).roles
+            say(f"  roles: {_reconcile(url, roles)}")
             pid, moto_started = pending.wait()
         finally:
             pending.abort()  # a no-op once it has been handed over
@@ -285,7 +304,11 @@ def cmd_up(settings: Settings, say: Callable[[str], None]) -> int:
         )
 
         values = connection_settings(
-            settings, database=database, table_name=definition.table_name, region=region
+            settings,
+            database=database,
+            table_name=definition.table_name,
+            region=region,
+            user=application_user(roles),
         )
         write_env_file(settings.env_file, values)
     say("")
@@ -307,6 +330,15 @@ def _migrate(url: str, directory: Path) -> str:
         applied = ", ".join(str(v) for v in result.applied_versions)
         return f"migrations applied: {applied} (now at version {result.end_version})"
     return f"migrations: up to date (version {result.end_version})"
+
+
+def _reconcile(url: str, roles: RoleSet) -> str:
+    from dbaccess import reconcile  # noqa: PLC0415
+    from dbmigrate.transports.psycopg_transport import PsycopgTransport  # noqa: PLC0415
+
+    with PsycopgTransport.connect(url, application_name="devtools.local") as transport:
+        applied = reconcile.apply(transport, roles)
+    return f"{applied.summary()} (trust authentication on 127.0.0.1, no IAM outside RDS)"
 
 
 def cmd_down(settings: Settings, say: Callable[[str], None]) -> int:
@@ -367,8 +399,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](Settings.from_env(), say)
-    except (LocalError, LocalDynamoError, PostgresUnavailableError) as error:
+    except (LocalError, LocalDynamoError, PostgresUnavailableError, AccessError) as error:
         message = str(error)
+    except ConfigError as error:
+        message = f"invalid configuration: {error}"
     except Exception as error:  # one line for any library failure
         message = _library_error(error)
     print(f"error: {' '.join(message.split())}", file=sys.stderr)

@@ -107,9 +107,12 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     assert first.returncode == 0, first.stderr
     assert "PostgreSQL: created and started" in first.stdout
     assert "migrations applied: 1, 2, 3, 4" in first.stdout
+    assert "roles: app_rw: created; app_ro: created (trust authentication" in first.stdout
     assert "table app-data-dev: created" in first.stdout
     values = local.dotenv()
-    assert values["DATABASE_URL"] == f"postgresql://postgres@127.0.0.1:{local.pg_port}/app"
+    assert values["DATABASE_URL"] == f"postgresql://app_rw@127.0.0.1:{local.pg_port}/app"
+    owner = values["MIGRATIONS_DATABASE_URL"]
+    assert owner == f"postgresql://postgres@127.0.0.1:{local.pg_port}/app"
     assert values["AWS_ENDPOINT_URL_DYNAMODB"] == f"http://127.0.0.1:{local.dynamodb_port}"
     assert values["APPDATA_TABLE_NAME"] == "app-data-dev"
     for name, value in values.items():
@@ -118,6 +121,10 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
 
     with psycopg.connect(values["DATABASE_URL"], autocommit=True) as conn:
         conn.execute("INSERT INTO users (email, name) VALUES ('kept@example.com', 'Kept')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TABLE not_for_apps (id int)")  # the application is not the owner
+    with psycopg.connect(owner, autocommit=True) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
     dynamodb = _dynamodb(values)
     dynamodb.put_item(
         TableName="app-data-dev", Item={"PK": {"S": "USER#1"}, "SK": {"S": "PROFILE"}}
@@ -128,6 +135,7 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     assert "PostgreSQL: already running" in second.stdout
     assert "DynamoDB (moto): already running" in second.stdout
     assert "migrations: up to date (version 4)" in second.stdout
+    assert "roles: app_rw: unchanged; app_ro: unchanged" in second.stdout
     assert "table app-data-dev: exists, schema matches" in second.stdout
     assert local.pids() == pids
     assert local.dotenv() == values

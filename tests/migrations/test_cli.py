@@ -95,6 +95,20 @@ def test_missing_url_is_a_usage_error() -> None:
     )
 
 
+def test_migrations_database_url_comes_before_database_url(fresh_db_url: str) -> None:
+    """make local's .env: DATABASE_URL is the application's role, which cannot migrate."""
+    env = without_urls() | {
+        "MIGRATIONS_DATABASE_URL": fresh_db_url,
+        "DATABASE_URL": "postgresql://app_rw@127.0.0.1:1/nowhere",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "ops", "migrate", "up"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert state(fresh_db_url) == [(4, False)]
+
+
 def test_unreachable_database_is_one_line_without_password() -> None:
     result = cli("version", url="postgresql://app:s3cret@127.0.0.1:1/app")
     assert result.returncode == 1

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import psycopg
 
+from ops.database import URL_VARIABLES
 from tests.fixtures.synth import ROOT
 
 
 def make(target: str, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {k: v for k, v in os.environ.items() if k not in URL_VARIABLES} | {"DATABASE_URL": url}
     return subprocess.run(
         ["make", "--no-print-directory", target, *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
@@ -53,3 +54,18 @@ def test_restore_without_a_dump_file_says_what_to_pass(fresh_db_url: str, tmp_pa
     result = make("db-restore", fresh_db_url, f"DUMP={tmp_path / 'nope.sql'}")
     assert result.returncode != 0
     assert "is not a file; pass DUMP=path/to/dump.sql" in result.stderr
+
+
+def test_the_owner_url_comes_first(fresh_db_url: str, tmp_path: Path) -> None:
+    """With make local's .env loaded, DATABASE_URL is app_rw: the dump is taken as the owner."""
+    with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE notes (id int)")
+    dump = tmp_path / "dump.sql"
+    env = {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
+    env |= {"MIGRATIONS_DATABASE_URL": fresh_db_url, "DATABASE_URL": "postgresql://x@127.0.0.1:1/x"}
+    dumped = subprocess.run(
+        ["make", "--no-print-directory", "db-dump", f"DUMP={dump}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert dumped.returncode == 0, dumped.stderr
+    assert "CREATE TABLE public.notes" in dump.read_text()
