@@ -23,7 +23,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,12 +149,18 @@ def _run(cmd: list[str], what: str) -> None:
 
 @contextmanager
 def throwaway_server(
-    url: str | None = None, *, durable: bool = False, parent: Path | None = None
+    url: str | None = None,
+    *,
+    durable: bool = False,
+    parent: Path | None = None,
+    configure: Callable[[Path], str] | None = None,
 ) -> Iterator[Server]:
     """The server at ``url`` if given, else a throwaway cluster stopped on exit.
 
     ``parent`` is where its data directory goes (default: the system temp directory);
     the benchmarks put it in RAM to keep disk noise out of their numbers.
+    ``configure`` is called with the new data directory before the server starts
+    (to write pg_hba.conf, certificates...) and returns extra server options.
     """
     if url:
         yield Server(url, None, "given by DATABASE_URL / --database-url")
@@ -171,6 +177,8 @@ def throwaway_server(
     started = False
     try:
         _initdb(prefix, bindir, data)
+        if configure is not None:
+            flags = f"{flags} {configure(data)}"
         error = ""
         for _attempt in range(3):
             port = _free_port()
