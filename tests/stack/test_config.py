@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -99,6 +100,41 @@ def test_bad_backup_settings(change: dict[str, Any], expected: str) -> None:
     assert error_for(raw).startswith(expected)
 
 
+@pytest.mark.parametrize(
+    ("roles", "expected"),
+    [
+        ([{"name": "App_RW", "access": "read-write"}], "environments.dev.access.roles[0].name: 'App_RW' is not a lowercase PostgreSQL identifier (a-z, 0-9 and _, not starting with a digit, at most 63 characters)"),
+        ([{"name": "9lives", "access": "read-only"}], "environments.dev.access.roles[0].name: '9lives' is not a lowercase PostgreSQL identifier"),
+        ([{"name": "a" * 64, "access": "read-only"}], "environments.dev.access.roles[0].name: '" + "a" * 64 + "' is not a lowercase"),
+        ([{"name": "postgres", "access": "read-only"}], "environments.dev.access.roles[0].name: 'postgres' is reserved"),
+        ([{"name": "rdsadmin", "access": "read-only"}], "environments.dev.access.roles[0].name: 'rdsadmin' is reserved"),
+        ([{"name": "rds_iam", "access": "read-only"}], "environments.dev.access.roles[0].name: 'rds_iam' is reserved"),
+        ([{"name": "pg_monitor", "access": "read-only"}], "environments.dev.access.roles[0].name: 'pg_monitor' is reserved"),
+        ([{"name": "public", "access": "read-only"}], "environments.dev.access.roles[0].name: 'public' is reserved"),
+        ([{"name": "app_rw", "access": "read-write"}, {"name": "app_rw", "access": "read-only"}], "environments.dev.access.roles[1].name: 'app_rw' is a duplicate of environments.dev.access.roles[0]"),
+        ([{"name": "app_rw", "access": "read-write"}, {"name": "app__rw", "access": "read-only"}], "environments.dev.access.roles[1].name: 'app__rw' and 'app_rw' (environments.dev.access.roles[0]) would share the construct id AppRw: rename one"),
+        ([{"name": "app_rw", "access": "owner"}], "environments.dev.access.roles[0].access: 'owner' is not one of read-write, read-only"),
+        ([{"name": "app_rw"}], "environments.dev.access.roles[0].access: is required"),
+        ([{"name": "app_rw", "access": "read-write", "password": "x"}], "environments.dev.access.roles[0].password: unknown key"),
+        ([{"name": f"r{n}", "access": "read-only"} for n in range(21)], "environments.dev.access.roles: at most 20 roles, got 21"),
+        ("app_rw", "environments.dev.access.roles: 'app_rw' is not a list of objects"),
+        (["app_rw"], "environments.dev.access.roles[0]: must be an object, got 'app_rw'"),
+    ],
+)  # fmt: skip
+def test_bad_access_roles_are_one_line_naming_the_key(roles: object, expected: str) -> None:
+    assert error_for(with_change("dev", "access", "roles", roles)).startswith(expected)
+
+
+def test_access_defaults_and_an_empty_list() -> None:
+    (dev,) = load_environments(environments(), selected="dev")
+    assert [(r.name, r.access.value) for r in dev.access.roles] == [
+        ("app_rw", "read-write"),
+        ("app_ro", "read-only"),
+    ]
+    (none,) = load_environments(with_change("dev", "access", "roles", []), selected="dev")
+    assert len(none.access.roles) == 0
+
+
 def test_auto_pause_needs_zero_min_capacity() -> None:
     raw = with_change("prod", "aurora", "auto_pause_minutes", 10)
     assert error_for(raw) == (
@@ -152,3 +188,25 @@ def test_app_prints_one_line_and_exits_2_on_bad_config() -> None:
         "error: invalid configuration: environments.dev.table.table_name: is required"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_app_exits_2_on_a_bad_role() -> None:
+    context = {
+        "environments": {
+            "dev": {
+                "region": "eu-west-1",
+                "table": {"table_name": "app-data-dev"},
+                "access": {"roles": [{"name": "rds_superuser", "access": "read-write"}]},
+            }
+        }
+    }
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT, env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: invalid configuration: environments.dev.access.roles[0].name: 'rds_superuser' is "
+        "reserved (postgres, public, rds*, pg_* and the like): choose another"
+    )
