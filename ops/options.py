@@ -105,6 +105,19 @@ def add_env_options(
     )
 
 
+def add_database_options(parser: argparse.ArgumentParser, *, suppress: bool, env_help: str) -> None:
+    """The database of migrate and access: ``--database-url`` (psycopg) or ``--env`` (Data API),
+    with --region/--profile/--json; accepted before and after the subcommand."""
+    parser.add_argument(
+        "--database-url",
+        default=argparse.SUPPRESS if suppress else None,
+        help="postgresql://user:password@host:port/dbname, as the owner "
+        "(default: $MIGRATIONS_DATABASE_URL, else $DATABASE_URL)",
+    )
+    add_env_options(parser, required=False, suppress=suppress, env_help=env_help)
+    add_aws_options(parser, suppress=suppress)
+
+
 def add_wait_options(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--wait",

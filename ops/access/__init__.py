@@ -50,11 +50,11 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
 
-    parser.add_argument(
-        "--database-url",
-        default=default(None),
-        help="postgresql://owner@host:port/dbname, as the database's owner "
-        "(default: $MIGRATIONS_DATABASE_URL, else $DATABASE_URL)",
+    options.add_database_options(
+        parser,
+        suppress=suppress,
+        env_help="a deployed environment (dev, prod, ...): its access.roles, applied over the "
+        "RDS Data API to DatabaseStack-ENV's cluster",
     )
     parser.add_argument(
         "--config-env",
@@ -62,20 +62,6 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         metavar="NAME",
         help="with --database-url: whose access.roles in cdk.json to use "
         f"(default: {DEFAULT_CONFIG_ENV})",
-    )
-    options.add_env_options(
-        parser,
-        required=False,
-        suppress=suppress,
-        env_help="a deployed environment (dev, prod, ...): its access.roles, applied over the "
-        "RDS Data API to DatabaseStack-ENV's cluster",
-    )
-    options.add_region_profile_options(parser, suppress=suppress)
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        default=default(False),
-        help="print one JSON document on stdout instead of text",
     )
 
 

@@ -9,7 +9,6 @@ database error (nothing applied), 5/6 for AWS access or discovery with ``--env``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +19,9 @@ from dbaccess import reconcile
 from dbaccess.errors import AccessError
 from dbaccess.plan import AccessPlan, RolePlan
 from dbaccess.roles import IAM_ROLE, RoleSet
-from dbmigrate.errors import InvalidConnectionStringError, MigrationError, db_error_text, one_line
+from dbmigrate.errors import InvalidConnectionStringError, MigrationError, db_error_text
 from dbmigrate.transport import Transport
-from ops import exit_codes
+from ops import exit_codes, report
 from ops.access import DEFAULT_CONFIG_ENV
 from ops.database import owner_url
 from ops.discovery import CDK_JSON
@@ -36,11 +35,8 @@ def run(args: argparse.Namespace) -> int:
         document, text = _dispatch(args)
     except (Exception, KeyboardInterrupt) as exc:
         code, message = _failure(exc)
-        return _fail(args, exc, code, message)
-    if args.json:
-        print(json.dumps({"ok": True, "command": args.command, "exit_code": 0, **document}))
-    else:
-        print(text)
+        return report.fail(args, exc, code, message)
+    report.emit(args, {"ok": True, "command": args.command, "exit_code": 0, **document}, text)
     return exit_codes.OK
 
 
@@ -133,18 +129,3 @@ def _applied(role: RolePlan) -> None:
 
 def _progress(line: str) -> None:
     print(f"access: {line}", file=sys.stderr, flush=True)
-
-
-def _fail(args: argparse.Namespace, exc: BaseException, code: int, text: str) -> int:
-    message = one_line(text)
-    print(f"error: {message}", file=sys.stderr)
-    if args.json:
-        document = {
-            "ok": False,
-            "command": args.command,
-            "error": message,
-            "error_type": type(exc).__name__,
-            "exit_code": code,
-        }
-        print(json.dumps(document, sort_keys=True))
-    return code

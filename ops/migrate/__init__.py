@@ -61,21 +61,13 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
 
-    parser.add_argument(
-        "--database-url",
-        default=default(None),
-        help="postgresql://user:password@host:port/dbname, as the owner "
-        "(default: $MIGRATIONS_DATABASE_URL, else $DATABASE_URL)",
-    )
-    options.add_env_options(
+    options.add_database_options(
         parser,
-        required=False,
         suppress=suppress,
         env_help="a deployed environment (dev, prod, ...) instead of a database URL: runs over "
         "the RDS Data API on DatabaseStack-ENV's cluster, found from its SSM parameters "
         "(else its stack outputs)",
     )
-    options.add_region_profile_options(parser, suppress=suppress)
     parser.add_argument(
         "--dir", default=default(DEFAULT_DIR), help=f"migrations directory (default: {DEFAULT_DIR})"
     )
@@ -85,12 +77,6 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default(False),
         help="parse every migration file again instead of reusing unchanged files' "
         "compilation from $XDG_CACHE_HOME/dbmigrate (default ~/.cache/dbmigrate)",
-    )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        default=default(False),
-        help="print one JSON document on stdout instead of text",
     )
 
 

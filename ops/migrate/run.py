@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import logging
 import shlex
 import socket
@@ -33,11 +32,10 @@ from dbmigrate.errors import (
     MigrationError,
     MigrationSourceError,
     db_error_text,
-    one_line,
 )
 from dbmigrate.source import create_migration
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
-from ops import exit_codes
+from ops import exit_codes, report
 from ops.database import owner_url
 from ops.errors import OpsError
 
@@ -63,16 +61,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         document, text, code = _dispatch(args)
     except MigrationError as exc:
-        return _fail(args, exc, _exit_code(exc))
+        return report.fail(args, exc, _exit_code(exc))
     except OpsError as exc:  # --env: discovery and AWS failures, already one line and a code
-        return _fail(args, exc, exc.code)
+        return report.fail(args, exc, exc.code)
     except psycopg.Error as exc:
-        return _fail(args, exc, exit_codes.ERROR, db_error_text(exc))
+        return report.fail(args, exc, exit_codes.ERROR, db_error_text(exc))
     except OSError as exc:
-        return _fail(args, exc, exit_codes.ERROR, f"{exc.strerror or exc}: {exc.filename or ''}")
+        return report.fail(
+            args, exc, exit_codes.ERROR, f"{exc.strerror or exc}: {exc.filename or ''}"
+        )
     except KeyboardInterrupt as exc:
-        return _fail(args, exc, exit_codes.INTERRUPTED, _INTERRUPTED)
-    _emit(args, {"ok": code == exit_codes.OK, "command": args.command, **document}, text)
+        return report.fail(args, exc, exit_codes.INTERRUPTED, _INTERRUPTED)
+    report.emit(args, {"ok": code == exit_codes.OK, "command": args.command, **document}, text)
     return code
 
 
@@ -175,28 +175,6 @@ def _exit_code(exc: MigrationError) -> int:
     if isinstance(exc, _USAGE_ERRORS):
         return exit_codes.USAGE
     return exit_codes.ERROR
-
-
-def _fail(args: argparse.Namespace, exc: BaseException, code: int, text: str | None = None) -> int:
-    message = one_line(text if text is not None else str(exc))
-    print(f"error: {message}", file=sys.stderr)
-    if args.json:
-        document = {
-            "ok": False,
-            "command": args.command,
-            "error": message,
-            "error_type": type(exc).__name__,
-            "exit_code": code,
-        }
-        print(json.dumps(document, sort_keys=True))
-    return code
-
-
-def _emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
-    if args.json:
-        print(json.dumps(document, sort_keys=True))
-    else:
-        print(text)
 
 
 def _applied_by() -> str:
