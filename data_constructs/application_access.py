@@ -42,6 +42,13 @@ KEY_ACTIONS = {
 }
 
 
+def policy_description(role: str) -> str:
+    """CloudFormation replaces a managed policy whose Description changes (a new ARN, detached
+    from every service that attached the old one), so it names the role and nothing that a
+    configuration change could alter, such as the access level."""
+    return f"For the IAM role of a service that logs in to the database as {role}"
+
+
 class ApplicationAccess(Construct):
     """Exposes each role's managed policy, and grants the same statements to a principal."""
 
@@ -64,8 +71,7 @@ class ApplicationAccess(Construct):
             role.name: iam.ManagedPolicy(
                 self,
                 f"{role.pascal_name}Policy",
-                description=f"Attach to a service that logs in as database role {role.name} "
-                f"({role.access.value}) and uses the AppData table",
+                description=policy_description(role.name),
                 statements=self.statements(role.name),
             )
             for role in roles

@@ -51,7 +51,7 @@ def allowed(synthesized: Synthesized, role: str) -> Needed:
     (policy,) = [
         body["Properties"]["PolicyDocument"]["Statement"]
         for body in synthesized.resources("dev", "AWS::IAM::ManagedPolicy").values()
-        if f"database role {role} " in body["Properties"]["Description"]
+        if body["Properties"]["Description"].endswith(f" as {role}")
     ]
     found: Needed = set()
     for statement in policy:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import cfnlint
 import pytest
 from aws_cdk import aws_iam as iam
 
@@ -108,14 +109,23 @@ def expected_statements(role: str, items: list[str], key: list[str] | None) -> l
     return statements
 
 
+def policy_ids(template: dict[str, Any]) -> dict[str, str]:
+    """Each database user the stack publishes, and the logical id of the policy beside it."""
+    outputs = template["Outputs"]
+    return {
+        output["Value"]: outputs[key.removesuffix("DatabaseUser") + "PolicyArn"]["Value"]["Ref"]
+        for key, output in outputs.items()
+        if key.endswith("DatabaseUser")
+    }
+
+
 def policies(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Managed policies by the database role their description names."""
-    found = {}
-    for body in template["Resources"].values():
-        if body["Type"] == "AWS::IAM::ManagedPolicy":
-            role = body["Properties"]["Description"].split("database role ")[1].split(" ")[0]
-            found[role] = body["Properties"]
-    return found
+    """Managed policies by the database role they are published for."""
+    found = {role: template["Resources"][lid] for role, lid in policy_ids(template).items()}
+    assert all(body["Type"] == "AWS::IAM::ManagedPolicy" for body in found.values())
+    every = [b for b in template["Resources"].values() if b["Type"] == "AWS::IAM::ManagedPolicy"]
+    assert len(every) == len(found)
+    return {role: body["Properties"] for role, body in found.items()}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -132,8 +142,11 @@ def test_each_role_has_a_managed_policy_with_exactly_its_statements(
     assert found["app_ro"]["PolicyDocument"]["Statement"] == expected_statements(
         "app_ro", RO_ITEMS, key_ro
     )
-    for policy in found.values():
+    for role, policy in found.items():
         assert "ManagedPolicyName" not in policy  # no physical name: the ARN is published
+        assert policy["Description"] == (
+            f"For the IAM role of a service that logs in to the database as {role}"
+        )  # create-only in CloudFormation: never the level, which may change
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -154,14 +167,8 @@ def test_policy_arns_users_and_connection_values_are_published(
         p["Properties"]["Name"]: p["Properties"]["Value"]
         for p in synthesized.resources(env, "AWS::SSM::Parameter").values()
     }
-    by_role = {
-        role: next(
-            logical_id
-            for logical_id, body in template["Resources"].items()
-            if body["Type"] == "AWS::IAM::ManagedPolicy" and f"role {role} " in str(body)
-        )
-        for role in ("app_rw", "app_ro")
-    }
+    by_role = policy_ids(template)
+    assert sorted(by_role) == ["app_ro", "app_rw"]
     for role, pascal in (("app_rw", "AppRw"), ("app_ro", "AppRo")):
         assert outputs[f"{pascal}PolicyArn"]["Value"] == {"Ref": by_role[role]}
         assert parameters[f"/appdata/{env}/access/{role}/policy-arn"] == {"Ref": by_role[role]}
@@ -191,7 +198,7 @@ def test_the_custom_resource_carries_the_roles_and_their_checksum(
 
 ROLES = [
     {"name": "app_rw", "access": "read-write"},
-    {"name": "reporting", "access": "read-only"},
+    {"name": "app_ro", "access": "read-write"},  # the committed environments' app_ro, raised
     {"name": "app_svc", "access": "read-only"},
 ]
 
@@ -221,9 +228,9 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     database.grant_access(service, role="app_svc")
     with pytest.raises(
         ValueError,
-        match=r"no application role 'app_ro' in access.roles \(configured: app_rw, reporting, app_svc\)",
+        match=r"no application role 'reporting' in access.roles \(configured: app_rw, app_ro, app_svc\)",
     ):
-        database.grant_access(service, role="app_ro")
+        database.grant_access(service, role="reporting")
     assembly = app.synth()
     report = json.loads((Path(outdir) / "validation-report.json").read_text())
     return {
@@ -237,7 +244,7 @@ def test_variant_has_a_policy_per_role_and_the_checksum_follows_them(
     variant: dict[str, dict[str, Any]],
 ) -> None:
     template = variant["database"]
-    assert sorted(policies(template)) == ["app_rw", "app_svc", "reporting"]
+    assert sorted(policies(template)) == ["app_ro", "app_rw", "app_svc"]
     (resource,) = [
         r for r in template["Resources"].values() if r["Type"] == "Custom::SchemaMigrations"
     ]
@@ -293,6 +300,30 @@ def resolve_outputs(value: Any, outputs: dict[str, Any]) -> Any:
     if isinstance(value, list):
         return [resolve_outputs(v, outputs) for v in value]
     return value
+
+
+def test_a_level_change_updates_the_policy_in_place(
+    variant: dict[str, dict[str, Any]], synthesized: Synthesized
+) -> None:
+    """app_ro read-only in dev, read-write in the variant: same logical id and the same values
+    of every property CloudFormation can only set by replacing the policy (its schema, from
+    cfn-lint), so services that attached it keep it; only the statements differ."""
+    schema = create_only_properties("AWS::IAM::ManagedPolicy")
+    assert schema >= {"ManagedPolicyName", "Description", "Path"}
+    before_id = policy_ids(synthesized.raw["dev"])["app_ro"]
+    after_id = policy_ids(variant["database"])["app_ro"]
+    assert before_id == after_id
+    before = synthesized.raw["dev"]["Resources"][before_id]["Properties"]
+    after = variant["database"]["Resources"][after_id]["Properties"]
+    assert {k: before.get(k) for k in schema} == {k: after.get(k) for k in schema}
+    assert before["PolicyDocument"] != after["PolicyDocument"]
+
+
+def create_only_properties(resource_type: str) -> set[str]:
+    schemas = Path(cfnlint.__file__).parent / "data" / "schemas"
+    providers = json.loads((schemas / "providers" / "eu-west-1.json").read_text())
+    schema = json.loads((schemas / "resources" / f"{providers[resource_type]}.json").read_text())
+    return {path.removeprefix("/properties/") for path in schema["createOnlyProperties"]}
 
 
 def test_grant_access_attaches_the_same_statements(variant: dict[str, dict[str, Any]]) -> None:
