@@ -1,6 +1,7 @@
 """Deployment configuration: read once in app.py, validated, then passed down typed."""
 
 from config.access import load_access
+from config.alarms import ALARMS, AlarmSettings
 from config.errors import ConfigError
 from config.loader import load_environments
 from config.model import (
@@ -11,6 +12,7 @@ from config.model import (
     ClusterRemovalPolicy,
     DisasterRecoveryCopyConfig,
     EnvironmentConfig,
+    MonitoringConfig,
     NetworkConfig,
     StreamView,
     TableClass,
@@ -18,16 +20,20 @@ from config.model import (
     TableEncryption,
     VaultLockConfig,
 )
+from config.monitoring import load_monitoring
 
 __all__ = [
+    "ALARMS",
     "MASTER_USERNAME",
     "AccessConfig",
+    "AlarmSettings",
     "AuroraConfig",
     "BackupConfig",
     "ClusterRemovalPolicy",
     "ConfigError",
     "DisasterRecoveryCopyConfig",
     "EnvironmentConfig",
+    "MonitoringConfig",
     "NetworkConfig",
     "StreamView",
     "TableClass",
@@ -36,4 +42,5 @@ __all__ = [
     "VaultLockConfig",
     "load_access",
     "load_environments",
+    "load_monitoring",
 ]

@@ -7,13 +7,12 @@ without starting jsii.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from pathlib import Path
 
 from config.errors import ConfigError
 from config.model import MASTER_USERNAME, AccessConfig
 from config.reader import Section
+from config.sources import environment_section
 from dbaccess.errors import RoleDefinitionError
 from dbaccess.roles import DEFAULT_ROLES, AccessLevel, RoleSpec, validated
 
@@ -37,15 +36,5 @@ def parse_access(s: Section) -> AccessConfig:
 
 def load_access(cdk_json: Path, env: str) -> AccessConfig:
     """``env``'s access section of a cdk.json, validated alone (the rest is synth's to check)."""
-    try:
-        environments = json.loads(cdk_json.read_text())["context"]["environments"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{cdk_json}: cannot read context.environments ({exc})") from exc
-    if not isinstance(environments, Mapping) or env not in environments:
-        known = ", ".join(sorted(environments)) if isinstance(environments, Mapping) else ""
-        raise ConfigError(f"env: unknown environment {env!r}; allowed: {known}")
-    body = environments[env]
-    path = f"environments.{env}"
-    if not isinstance(body, Mapping):
-        raise ConfigError(f"{path}: must be an object")
-    return parse_access(Section(body.get("access") or {}, f"{path}.access"))
+    section, path = environment_section(cdk_json, env, "access")
+    return parse_access(Section(section, path))

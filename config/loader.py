@@ -25,6 +25,7 @@ from config.model import (
     TableEncryption,
     VaultLockConfig,
 )
+from config.monitoring import parse_monitoring
 from config.reader import Section
 
 # CloudWatch Logs accepts only these retention periods (days).
@@ -41,7 +42,6 @@ SG_ID = r"sg-[0-9a-f]{8,17}"
 KMS_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+"
 DB_NAME = r"[a-z][a-z0-9_]{0,62}"
 VAULT_ARN = r"arn:aws[a-z-]*:backup:[a-z0-9-]+:[0-9]{12}:backup-vault:[A-Za-z0-9_.-]{2,50}"
-EMAIL = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
 # AWS Backup keeps recovery points at most 100 years.
 MAX_BACKUP_DAYS = 36500
 
@@ -82,6 +82,7 @@ def _environment(name: object, body: object) -> EnvironmentConfig:
         network=_network(root.section("network"), account),
         backup=_backup(root.section("backup"), region),
         access=parse_access(root.section("access")),
+        monitoring=parse_monitoring(root.section("monitoring")),
         tags=root.string_map("tags"),
     )
     root.finish()
@@ -219,6 +220,12 @@ def _is_vpc_cidr(value: str) -> bool:
 
 
 def _backup(s: Section, region: str) -> BackupConfig:
+    if s.has("notification_emails"):
+        raise s.fail(
+            "notification_emails",
+            "moved to monitoring.emails (the ops topic's subscribers; the same subscriptions, "
+            "not re-created)",
+        )
     config = BackupConfig(
         daily_retention_days=s.integer("daily_retention_days", 35, low=1, high=MAX_BACKUP_DAYS),
         weekly_retention_days=s.integer("weekly_retention_days", 90, low=1, high=MAX_BACKUP_DAYS),
@@ -227,7 +234,6 @@ def _backup(s: Section, region: str) -> BackupConfig:
         ),
         vault_lock=_vault_lock(s),
         dr_copy=_dr_copy(s, region),
-        notification_emails=s.strings("notification_emails", _matches(EMAIL), "an email address"),
         restore_testing=s.boolean("restore_testing", False),
     )
     _check_lock_admits_rules(s, config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from config.alarms import ALARMS, AlarmSettings
 from dbaccess.roles import DEFAULT_ROLES, RoleSet
 
 MASTER_USERNAME = "postgres"
@@ -114,12 +115,28 @@ class BackupConfig:
     monthly_retention_days: int = 365
     vault_lock: VaultLockConfig | None = None
     dr_copy: DisasterRecoveryCopyConfig | None = None
-    notification_emails: tuple[str, ...] = ()
     restore_testing: bool = False
 
     @property
     def scheduled_retentions(self) -> tuple[int, int, int]:
         return (self.daily_retention_days, self.weekly_retention_days, self.monthly_retention_days)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringConfig:
+    """Alarms, the ops topic's subscribers, enhanced monitoring, backup freshness."""
+
+    emails: tuple[str, ...] = ()
+    https_urls: tuple[str, ...] = ()
+    enhanced_monitoring_seconds: int = 60
+    backup_max_age_hours: int = 26
+    alarms: tuple[tuple[str, AlarmSettings], ...] = ()
+    """Every alarm of ``config.alarms.ALARMS``, with the configuration's changes applied."""
+
+    def alarm(self, name: str) -> AlarmSettings | None:
+        """The settings of alarm ``name``, or None when configuration switched it off."""
+        settings = dict(self.alarms).get(name) or ALARMS[name].settings()
+        return settings if settings.enabled else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +160,7 @@ class EnvironmentConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
     access: AccessConfig = field(default_factory=AccessConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     tags: tuple[tuple[str, str], ...] = ()
 
     @property

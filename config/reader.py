@@ -97,13 +97,15 @@ class Section:
         assert isinstance(value, int)
         return value
 
-    def number(self, key: str, default: float, *, low: float, high: float, step: float) -> float:
+    def number(
+        self, key: str, default: float, *, low: float, high: float, step: float | None
+    ) -> float:
         value = self._get(key, default)
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         if not ok or not low <= float(value) <= high:  # type: ignore[arg-type]
             raise self.fail(key, f"{_show(value)} is not a number from {low:g} to {high:g}")
         number = float(value)  # type: ignore[arg-type]
-        if (number / step) != int(number / step):
+        if step is not None and (number / step) != int(number / step):
             raise self.fail(key, f"{number:g} is not a multiple of {step:g}")
         return number
 

@@ -41,6 +41,7 @@ class AuroraCluster(Construct):
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint | None,
+        enhanced_monitoring_seconds: int,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
@@ -81,6 +82,11 @@ class AuroraCluster(Construct):
             cloudwatch_logs_exports=["postgresql"],
             cloudwatch_logs_retention=retention_days(config.log_retention_days),
             database_insights_mode=rds.DatabaseInsightsMode.STANDARD,
+            monitoring_interval=(
+                Duration.seconds(enhanced_monitoring_seconds)
+                if enhanced_monitoring_seconds
+                else None
+            ),
             enable_performance_insights=True,
             performance_insight_encryption_key=self.key,
             performance_insight_retention=rds.PerformanceInsightRetention.DEFAULT,
@@ -99,6 +105,7 @@ class AuroraCluster(Construct):
         self._rotate_secret(config, vpc, subnets, secrets_manager_endpoint)
         self._allow_ingress(config)
         self._acknowledge_log_retention()
+        self._acknowledge_monitoring_role()
         if not config.deletion_protection:
             acknowledge(
                 self.cluster,
@@ -152,6 +159,19 @@ class AuroraCluster(Construct):
                 ec2.Peer.security_group_id(group_id), f"PostgreSQL from {group_id} (configuration)"
             )
 
+    def _acknowledge_monitoring_role(self) -> None:
+        """The role CDK makes for enhanced monitoring, when it is on."""
+        role = self.cluster.node.try_find_child("MonitoringRole")
+        if role is None:
+            return
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonRDSEnhancedMonitoringRole]",
+            "RDS enhanced monitoring's own role: only monitoring.rds.amazonaws.com assumes it, "
+            "and AWS's policy only lets it write the RDSOSMetrics log group.",
+        )
+
     def _acknowledge_log_retention(self) -> None:
         """CDK's LogRetention singleton sets retention on the cluster's RDS-made log group."""
         singleton = Stack.of(self).node.try_find_child(_LOG_RETENTION)
@@ -169,6 +189,11 @@ class AuroraCluster(Construct):
             "CDK's LogRetention function sets retention on /aws/rds/cluster/<id>/postgresql, "
             "a log group RDS creates with a name known only at deploy time.",
         )
+
+
+def _interval(seconds: int) -> Duration | None:
+    """Enhanced monitoring's OS metrics every ``seconds`` (0: off)."""
+    return Duration.seconds(seconds) if seconds else None
 
 
 def _engine_version(config: AuroraConfig) -> rds.AuroraPostgresEngineVersion:

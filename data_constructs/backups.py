@@ -6,8 +6,10 @@
 - A continuous plan for the cluster only: point-in-time restore through AWS
   Backup. DynamoDB has no continuous backup in AWS Backup; its PITR is the
   table's own setting (AppDataTable).
-- Failed, aborted and expired jobs reach an encrypted SNS topic via EventBridge,
-  which (unlike vault notifications) also sees ABORTED.
+- Failed, aborted and expired jobs reach the encrypted ops topic via EventBridge,
+  which (unlike vault notifications) also sees ABORTED. The topic was born here
+  as the backup alert topic and stays here: its logical ID is what subscribers
+  and the ops CLI know. Every alarm of `DatabaseMonitoring` publishes to it.
 - Optionally, restore testing plans that prove the recovery points restore.
 """
 
@@ -22,7 +24,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from config import BackupConfig
@@ -65,7 +66,7 @@ class DatabaseBackups(Construct):
         self.key = kms.Key(
             self,
             "Key",
-            description="Encrypts the backup vault and the backup alert topic",
+            description="Encrypts the backup vault and the ops alert topic",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -168,15 +169,13 @@ class DatabaseBackups(Construct):
         topic = sns.Topic(
             self,
             "AlertTopic",
-            display_name="AppData backup and restore failures",
+            display_name="AppData data layer alerts",
             master_key=self.key,
             enforce_ssl=True,
         )
         self.key.grant(
             iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
         )
-        for email in config.notification_emails:
-            topic.add_subscription(subscriptions.EmailSubscription(email))
         for kind, field in (("Backup", "state"), ("Copy", "state"), ("Restore", "status")):
             events.Rule(
                 self,

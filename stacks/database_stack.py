@@ -13,6 +13,7 @@ from data_constructs.application_access import ApplicationAccess
 from data_constructs.aurora_cluster import AuroraCluster
 from data_constructs.backups import DatabaseBackups
 from data_constructs.migration_runner import MigrationRunner
+from data_constructs.monitoring import DatabaseMonitoring, MonitoredResources
 from data_constructs.network import DatabaseNetwork
 from dbaccess.roles import RoleSet
 from dbmigrate.bundle import Bundle
@@ -27,6 +28,7 @@ class DatabaseStack(Stack):
     migrations: MigrationRunner
     backups: DatabaseBackups
     access: ApplicationAccess
+    monitoring: DatabaseMonitoring
 
     def __init__(self, scope: Construct, *, config: EnvironmentConfig, migrations: Bundle) -> None:
         super().__init__(
@@ -45,6 +47,7 @@ class DatabaseStack(Stack):
             vpc=self.network.vpc,
             subnets=self.network.subnets,
             secrets_manager_endpoint=self.network.secrets_manager_endpoint,
+            enhanced_monitoring_seconds=config.monitoring.enhanced_monitoring_seconds,
         )
         self.migrations = MigrationRunner(
             self,
@@ -73,11 +76,33 @@ class DatabaseStack(Stack):
             table=self.table.table,
             cluster=self.aurora.cluster,
         )
+        self.monitoring = self._monitoring(config)
         for key, value in config.tags:
             Tags.of(self).add(key, value)
         Tags.of(self).add("environment", config.name)
         self._publish_all(config.ssm_prefix, database_name=config.aurora.database_name)
         self._publish_access(config.ssm_prefix, config.access.roles)
+
+    def _monitoring(self, config: EnvironmentConfig) -> DatabaseMonitoring:
+        instances = self.aurora.cluster.instance_identifiers
+        return DatabaseMonitoring(
+            self,
+            "Monitoring",
+            config=config.monitoring,
+            topic=self.backups.topic,
+            topic_key=self.backups.key,
+            name_prefix=f"appdata-{config.name}",
+            resources=MonitoredResources(
+                cluster=self.aurora.cluster,
+                max_capacity=config.aurora.max_capacity,
+                instances=instances,
+                readers=instances[1:],
+                table=self.table,
+                runner=self.migrations.function,
+                secret_arn=self.aurora.secret.secret_arn,
+                vault_name=self.backups.vault.backup_vault_name,
+            ),
+        )
 
     def grant_access(self, grantee: iam.IGrantable, *, role: str = "app_rw") -> iam.Grant:
         """What attaching ``role``'s published policy gives, for a service in this CDK app."""
@@ -107,6 +132,7 @@ class DatabaseStack(Stack):
         self._publish(prefix, "BackupRoleArn", "backup-role-arn", backups.role.role_arn)
         self._publish(prefix, "BackupPlanId", "backup-plan-id", backups.plan.backup_plan_id)
         self._publish(prefix, "BackupTopicArn", "backup-topic-arn", backups.topic.topic_arn)
+        self._publish(prefix, "AlarmNamePrefix", "alarm-name-prefix", self.monitoring.alarm_prefix)
 
     def _publish_access(self, prefix: str, roles: RoleSet) -> None:
         """How a service connects: the cluster's IAM identity and port, each role's policy."""

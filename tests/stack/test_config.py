@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from config import ConfigError, load_environments
+from config import ALARMS, AlarmSettings, ConfigError, load_environments
 from config.loader import LOG_RETENTION_DAYS
 from data_constructs.retention import _BY_DAYS
 from tests.fixtures.synth import ROOT, cdk_json_context
@@ -90,7 +90,7 @@ def test_bad_value_is_one_line_naming_the_key(
         ({"vault_lock": {"min_retention_days": 9, "max_retention_days": 8}}, "environments.prod.backup.vault_lock.min_retention_days: 9 is greater than max_retention_days 8"),
         ({"dr_copy": {"vault_arn": "arn:aws:backup:eu-west-1:123456789012:backup-vault:dr"}}, "environments.prod.backup.dr_copy.vault_arn: is in eu-west-1, the stack's own region"),
         ({"dr_copy": {"vault_arn": "vault-dr"}}, "environments.prod.backup.dr_copy.vault_arn: 'vault-dr' is not a backup vault ARN"),
-        ({"notification_emails": ["ops"]}, "environments.prod.backup.notification_emails: 'ops' is not an email address"),
+        ({"notification_emails": ["ops@example.com"]}, "environments.prod.backup.notification_emails: moved to monitoring.emails (the ops topic's subscribers; the same subscriptions, not re-created)"),
         ({"continuous_retention_days": 7}, "environments.prod.backup.continuous_retention_days: unknown key"),
     ],
 )  # fmt: skip
@@ -133,6 +133,53 @@ def test_access_defaults_and_an_empty_list() -> None:
     ]
     (none,) = load_environments(with_change("dev", "access", "roles", []), selected="dev")
     assert len(none.access.roles) == 0
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "expected"),
+    [
+        ({"emails": ["ops"]}, "environments.prod.monitoring.emails: 'ops' is not an email address"),
+        ({"emails": ["a@b.io", "a@b.io"]}, "environments.prod.monitoring.emails: contains duplicates"),
+        ({"https_urls": ["http://hooks.example.com"]}, "environments.prod.monitoring.https_urls: 'http://hooks.example.com' is not an https:// URL"),
+        ({"enhanced_monitoring_seconds": 2}, "environments.prod.monitoring.enhanced_monitoring_seconds: 2 is not one of 0, 1, 5, 10, 15, 30, 60"),
+        ({"backup_max_age_hours": 1}, "environments.prod.monitoring.backup_max_age_hours: 1 is not a whole number from 2 to 168"),
+        ({"backup_max_age_hours": 169}, "environments.prod.monitoring.backup_max_age_hours: 169 is not a whole number from 2 to 168"),
+        ({"alarms": {"aurora_cpu": {"threshold": 5}}}, "environments.prod.monitoring.alarms.aurora_cpu.threshold: 5 is not a number from 10 to 100"),
+        ({"alarms": {"aurora_capacity": {"threshold": 101}}}, "environments.prod.monitoring.alarms.aurora_capacity.threshold: 101 is not a number from 10 to 100"),
+        ({"alarms": {"aurora_replica_lag": {"threshold": "2s"}}}, "environments.prod.monitoring.alarms.aurora_replica_lag.threshold: '2s' is not a number"),
+        ({"alarms": {"table_read_throttles": {"period_minutes": 7}}}, "environments.prod.monitoring.alarms.table_read_throttles.period_minutes: 7 is not one of 1, 5, 10, 15, 30, 60"),
+        ({"alarms": {"runner_errors": {"evaluation_periods": 0}}}, "environments.prod.monitoring.alarms.runner_errors.evaluation_periods: 0 is not a whole number from 1 to 100"),
+        ({"alarms": {"aurora_cpu": {"period_minutes": 30, "evaluation_periods": 60}}}, "environments.prod.monitoring.alarms.aurora_cpu.evaluation_periods: 60 periods of 30 minutes look back more than CloudWatch allows (24 hours)"),
+        ({"alarms": {"aurora_cpu": {"enabled": "no"}}}, "environments.prod.monitoring.alarms.aurora_cpu.enabled: 'no' is not true or false"),
+        ({"alarms": {"aurora_cpu": {"treshold": 50}}}, "environments.prod.monitoring.alarms.aurora_cpu.treshold: unknown key"),
+        ({"alarms": {"aurora_iops": {}}}, "environments.prod.monitoring.alarms.aurora_iops: unknown key; allowed keys here: aurora_capacity,"),
+        ({"pager": "x"}, "environments.prod.monitoring.pager: unknown key"),
+    ],
+)  # fmt: skip
+def test_bad_monitoring_settings(monitoring: dict[str, Any], expected: str) -> None:
+    raw = environments()
+    raw["prod"]["monitoring"] = monitoring
+    assert error_for(raw).startswith(expected)
+
+
+def test_monitoring_defaults_and_overrides() -> None:
+    raw = environments()
+    raw["prod"]["monitoring"] = {
+        "alarms": {"aurora_cpu": {"threshold": 75.5}, "runner_throttles": {"enabled": False}}
+    }
+    (_, prod) = load_environments(raw)
+    assert prod.monitoring.alarm("aurora_cpu") == AlarmSettings(
+        threshold=75.5, period_minutes=5, evaluation_periods=3
+    )
+    assert prod.monitoring.alarm("runner_throttles") is None
+    assert prod.monitoring.alarm("aurora_deadlocks") == ALARMS["aurora_deadlocks"].settings()
+    assert (prod.monitoring.enhanced_monitoring_seconds, prod.monitoring.backup_max_age_hours) == (
+        60,
+        26,
+    )
+    for name, default in ALARMS.items():
+        assert default.low <= default.threshold <= default.high, name
+        assert len(default.reason) > 30, name
 
 
 def test_auto_pause_needs_zero_min_capacity() -> None:

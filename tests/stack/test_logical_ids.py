@@ -1,4 +1,5 @@
-"""Logical IDs of stateful resources are part of the deployed contract.
+"""Logical IDs of stateful resources, and of the topic others subscribe to, are part of the
+deployed contract.
 
 CloudFormation replaces a resource whose logical ID changes: for these that
 means a new, empty table or cluster, or a key that no longer decrypts the old
@@ -23,6 +24,7 @@ STATEFUL = {
     "AuroraClusterParameterGroup123B95C3": "AWS::RDS::DBClusterParameterGroup",
     "BackupsKeyC696F888": "AWS::KMS::Key",
     "BackupsVault1F11AFCC": "AWS::Backup::BackupVault",
+    "BackupsAlertTopic0BC42FFE": "AWS::SNS::Topic",
 }
 PROD_ONLY = {
     "AppDataTableKeyD4EBE193": "AWS::KMS::Key",

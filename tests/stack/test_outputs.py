@@ -19,6 +19,7 @@ PUBLISHED = {
     "BackupRoleArn": "backup-role-arn",
     "BackupPlanId": "backup-plan-id",
     "BackupTopicArn": "backup-topic-arn",
+    "AlarmNamePrefix": "alarm-name-prefix",
     "ClusterResourceId": "cluster-resource-id",
     "ClusterPort": "cluster-port",
     "AppRwPolicyArn": "access/app_rw/policy-arn",
