@@ -1,5 +1,5 @@
 """The ``python -m ops`` parser: one subcommand group per concern (migrate, backup, restore,
-access).
+access, status).
 
 Each group module exposes ``register(subparsers)``, which adds its parser and
 sets ``handler`` to a function from the parsed arguments to an exit code, so
@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ops import access, backup, exit_codes, migrate, restore
+from ops import access, backup, exit_codes, migrate, restore, status
 
 if TYPE_CHECKING:
     from ops.command import Connect  # imports botocore
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.register(groups)
     restore.register(groups)
     access.register(groups)
+    status.register(groups)
     return parser
 
 

@@ -21,8 +21,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import exit_codes
 from ops.aws import Aws, connect
-from ops.discovery import Deployment, discover, project_defaults
+from ops.discovery import Deployment, discover
 from ops.errors import OpsError
+from ops.project import project_defaults, require_known
 
 Connect = Callable[[argparse.Namespace], Aws]
 """Builds the clients for a parsed command line; tests replace it with stubbed clients."""
@@ -39,10 +40,13 @@ class Outcome:
 
 
 def open_aws(args: argparse.Namespace) -> Aws:
+    """Clients for the command's region and profile; an ``--env`` cdk.json lacks is refused."""
+    env = getattr(args, "env", None)
+    if env:
+        require_known(env)
     custom: Connect | None = getattr(args, "connect", None)
     if custom is not None:
         return custom(args)
-    env = getattr(args, "env", None)
     fallback = project_defaults(env)[0] if env else None
     return connect(args.profile, args.region, fallback_region=fallback)
 
@@ -55,7 +59,7 @@ def find_deployment(aws: Aws, args: argparse.Namespace, also: Sequence[str] = ()
 
 def run(args: argparse.Namespace, body: Callable[[argparse.Namespace, Aws], Outcome]) -> int:
     """Run ``body`` with clients for ``args`` and turn every failure into a line and a code."""
-    command = f"{args.group} {args.command}"
+    command = args.group if args.command == args.group else f"{args.group} {args.command}"
     try:
         outcome = body(args, open_aws(args))
     except OpsError as exc:

@@ -28,7 +28,7 @@ from dbmigrate.transports.data_api import (
     make_rds_data_client,
 )
 from ops import exit_codes
-from ops.aws import explain
+from ops.aws import Aws, explain
 from ops.command import find_deployment, open_aws
 from ops.discovery import DATA_API, Deployment
 from ops.errors import OpsError
@@ -45,6 +45,22 @@ def data_api_transport(args: argparse.Namespace, *, label: str) -> Iterator[Data
     """
     aws = open_aws(args)
     deployment = find_deployment(aws, args, also=DATA_API)
+    transport = transport_for(aws, deployment)
+    print(
+        f"{label}: {deployment.stack_name} ({aws.region}, from {deployment.source}): "
+        f"database {deployment.database_name} on {deployment.cluster_id}, over the RDS Data API",
+        file=sys.stderr,
+    )
+    try:
+        yield transport
+    except TransportError as exc:
+        raise explain_transport_error(exc, deployment, aws.region) from exc
+    finally:
+        transport.close()
+
+
+def transport_for(aws: Aws, deployment: Deployment) -> DataApiTransport:
+    """The Data API transport on a discovered deployment (found with ``also=DATA_API``)."""
     secret_arn, database = _require(deployment.secret_arn), _require(deployment.database_name)
     try:
         if aws.session is not None:
@@ -53,18 +69,7 @@ def data_api_transport(args: argparse.Namespace, *, label: str) -> Iterator[Data
             client = aws.client("rds-data")
     except (ClientError, BotoCoreError) as exc:
         raise explain(exc, "rds-data", "creating the rds-data client", aws.region) from exc
-    print(
-        f"{label}: {deployment.stack_name} ({aws.region}, from {deployment.source}): "
-        f"database {database} on {deployment.cluster_id}, over the RDS Data API",
-        file=sys.stderr,
-    )
-    transport = DataApiTransport(client, deployment.cluster_arn, secret_arn, database)
-    try:
-        yield transport
-    except TransportError as exc:
-        raise explain_transport_error(exc, deployment, aws.region) from exc
-    finally:
-        transport.close()
+    return DataApiTransport(client, deployment.cluster_arn, secret_arn, database)
 
 
 def explain_transport_error(exc: TransportError, deployment: Deployment, region: str) -> OpsError:

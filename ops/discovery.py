@@ -8,17 +8,13 @@ the stack outputs are the fallback, so the operator names only the environment.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ops import exit_codes
 from ops.aws import Aws, call, error_code
 from ops.errors import OpsError
-
-CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 
 # Published value -> (SSM parameter name under the prefix, CloudFormation output key).
 FIELDS = {
@@ -32,6 +28,7 @@ FIELDS = {
     "backup_role_arn": ("backup-role-arn", "BackupRoleArn"),
     "plan_id": ("backup-plan-id", "BackupPlanId"),
     "topic_arn": ("backup-topic-arn", "BackupTopicArn"),
+    "alarm_prefix": ("alarm-name-prefix", "AlarmNamePrefix"),
 }
 REQUIRED = ("table_name", "table_arn", "cluster_id", "cluster_arn")
 DATA_API = ("cluster_arn", "secret_arn", "database_name")
@@ -55,6 +52,7 @@ class Deployment:
     backup_role_arn: str | None = None
     plan_id: str | None = None
     topic_arn: str | None = None
+    alarm_prefix: str | None = None
 
     @property
     def stack_name(self) -> str:
@@ -74,21 +72,6 @@ class Deployment:
 
 def stack_name(env: str) -> str:
     return f"DatabaseStack-{env}"
-
-
-def project_defaults(env: str, cdk_json: Path = CDK_JSON) -> tuple[str | None, str | None]:
-    """(region, ssm_prefix) of ``env`` in this checkout's cdk.json, or None where unknown."""
-    try:
-        environments = json.loads(cdk_json.read_text())["context"]["environments"]
-        body = environments[env]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None, None
-    region = body.get("region") if isinstance(body, dict) else None
-    prefix = body.get("ssm_prefix") if isinstance(body, dict) else None
-    return (
-        region if isinstance(region, str) else None,
-        prefix if isinstance(prefix, str) else None,
-    )
 
 
 def from_values(

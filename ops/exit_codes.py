@@ -14,6 +14,8 @@ AWS_AUTH = 5
 """No usable AWS credentials, or access denied (the message names the missing action)."""
 NOT_FOUND = 6
 """Not there: stack not deployed in that region, unknown job, table, cluster or recovery point."""
+UNHEALTHY = 7
+"""``status``: an alarm in ALARM, a dirty schema, a backup older than allowed, a failed stack."""
 INTERRUPTED = 130
 
 HELP = """\
@@ -26,5 +28,6 @@ exit codes:
   4    backup/restore job failed, aborted, expired or partial (backup status, --wait)
   5    AWS credentials missing or expired, or access denied (the missing action is named)
   6    not found: stack not deployed in that region, unknown job, table, cluster, backup
+  7    status: not healthy (an alarm in ALARM, a dirty schema, a backup too old, ...)
   130  interrupted (Ctrl-C)
 """

@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.data_api",
     "tests.fixtures.moto_server",
     "tests.fixtures.app_roles",
+    "tests.fixtures.backup_api",
 ]
 
 

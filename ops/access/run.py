@@ -24,8 +24,8 @@ from dbmigrate.transport import Transport
 from ops import exit_codes, report
 from ops.access import DEFAULT_CONFIG_ENV
 from ops.database import owner_url
-from ops.discovery import CDK_JSON
 from ops.errors import OpsError
+from ops.project import CDK_JSON, require_known
 
 _INTERRUPTED = "interrupted: the transaction was rolled back, nothing was applied"
 
@@ -61,6 +61,8 @@ def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     url = owner_url(args)
     if args.env and args.config_env:
         raise OpsError("--config-env applies only with --database-url", exit_codes.USAGE)
+    if args.env:
+        require_known(args.env)
     config_env = args.env or args.config_env or DEFAULT_CONFIG_ENV
     roles = load_access(CDK_JSON, config_env).roles
     with _transport(args, url) as transport:

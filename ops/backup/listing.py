@@ -34,8 +34,8 @@ def cmd_list(args: argparse.Namespace, aws: Aws, clock: Clock = utc_now) -> Outc
     running: list[JobStatus] = []
     notes: list[str] = []
     if deployment.vault_name:
-        items += _recovery_points(aws, deployment, deployment.vault_name)
-        running += _running_jobs(aws, deployment, deployment.vault_name)
+        items += recovery_points(aws, deployment, deployment.vault_name)
+        running += running_backup_jobs(aws, deployment, deployment.vault_name)
     else:
         notes.append(f"{deployment.stack_name} publishes no backup vault: AWS Backup not listed")
     items += _native_table_backups(aws, deployment)
@@ -92,7 +92,7 @@ def _list_text(
     return "\n".join(lines)
 
 
-def _recovery_points(aws: Aws, deployment: Deployment, vault: str) -> list[BackupItem]:
+def recovery_points(aws: Aws, deployment: Deployment, vault: str) -> list[BackupItem]:
     items: list[BackupItem] = []
     for resource, arn in (("dynamodb", deployment.table_arn), ("aurora", deployment.cluster_arn)):
         token: str | None = None
@@ -123,7 +123,7 @@ def _recovery_points(aws: Aws, deployment: Deployment, vault: str) -> list[Backu
     return items
 
 
-def _running_jobs(aws: Aws, deployment: Deployment, vault: str) -> list[JobStatus]:
+def running_backup_jobs(aws: Aws, deployment: Deployment, vault: str) -> list[JobStatus]:
     ours = {deployment.table_arn, deployment.cluster_arn}
     found: list[JobStatus] = []
     for state in RUNNING_JOB_STATES:

@@ -99,6 +99,7 @@ OUTPUT_KEYS = {
     "backup-role-arn": "BackupRoleArn",
     "backup-plan-id": "BackupPlanId",
     "backup-topic-arn": "BackupTopicArn",
+    "alarm-name-prefix": "AlarmNamePrefix",
 }
 
 

@@ -6,6 +6,9 @@ HTTP; ``test_native_cli`` covers the same code run as a subprocess.
 
 from __future__ import annotations
 
+import pytest
+
+from ops.database import URL_VARIABLES
 from tests.fixtures.moto_server import MotoServer
 from tests.ops._helpers import (
     CLUSTER,
@@ -15,6 +18,7 @@ from tests.ops._helpers import (
     deploy,
     json_out,
     one_error_line,
+    ops,
     publish_ssm,
     published,
 )
@@ -46,9 +50,30 @@ def test_stack_not_deployed_in_that_region(moto: MotoServer, run_ops: RunOps) ->
         "error_type": "OpsError",
         "exit_code": 6,
     }
-    unknown_env = run_ops("backup", "start", "--env", "qa", "--target", "all", "--native")
-    assert unknown_env.returncode == 6
-    assert "stack DatabaseStack-qa is not deployed in eu-west-1" in one_error_line(unknown_env)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("backup", "list", "--env", "staging"),
+        ("backup", "start", "--env", "qa", "--target", "all", "--native"),
+        ("restore", "dynamodb", "--env", "qa", "--point-in-time", "latest", "--to-table", "t2"),
+        ("migrate", "version", "--env", "staging"),
+        ("access", "plan", "--env", "staging"),
+        ("status", "--env", "staging"),
+    ],
+)
+def test_an_environment_cdk_json_lacks_is_bad_input(
+    moto: MotoServer, args: tuple[str, ...]
+) -> None:
+    """Without a region anywhere this used to say "no AWS region"; the env is what is wrong."""
+    env = {k: v for k, v in moto.cli_env(region=None).items() if k not in URL_VARIABLES}
+    result = ops(moto, *args, env=env)
+    assert result.returncode == 2
+    env_name = args[args.index("--env") + 1]
+    assert one_error_line(result) == (
+        f"error: unknown environment {env_name!r}: cdk.json defines dev, prod"
+    )
 
 
 def test_no_credentials(moto: MotoServer, run_ops: RunOps) -> None:

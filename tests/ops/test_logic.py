@@ -33,9 +33,10 @@ from ops.backups import (
     refuse_live,
     restore_path,
 )
-from ops.discovery import from_values, project_defaults
+from ops.discovery import from_values
 from ops.errors import OpsError
 from ops.jobs import wait_all
+from ops.project import project_defaults
 
 NOW = datetime(2026, 11, 14, 10, 15, 30, tzinfo=UTC)
 LIVE_CLUSTER = {
