@@ -22,6 +22,7 @@ parser = build_parser()
 parser.parse_args(["migrate", "version"])
 parser.parse_args(["migrate", "--env", "dev", "version", "--region", "eu-west-1"])
 parser.parse_args(["access", "plan", "--env", "dev"])
+parser.parse_args(["status", "--env", "dev", "--json"])
 for args in (["backup", "list", "--env", "dev"], ["restore", "aurora", "--env", "dev",
              "--point-in-time", "latest", "--to-cluster", "copy"]):
     parser.parse_args(args)
