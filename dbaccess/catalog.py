@@ -62,6 +62,9 @@ SELECT json_build_object(
     'objects', (SELECT coalesce(json_agg(json_build_object(
         'name', o.name, 'kind', o.kind, 'table', o.table_name) ORDER BY o.kind, o.name), '[]')
         FROM objects o),
+    'public', (SELECT coalesce(json_object_agg(x.name, x.privileges), '{{}}') FROM (
+        SELECT o.name, json_agg(a.privilege_type) AS privileges
+        FROM objects o, aclexplode(o.acl) a WHERE a.grantee = 0 GROUP BY o.name) x),
     'roles', (SELECT coalesce(json_agg(json_build_object(
         'name', r.rolname, 'comment', r.comment, 'login', r.rolcanlogin,
         'attributes', json_build_object(
@@ -86,7 +89,8 @@ SELECT json_build_object(
               AND a.grantee = r.oid GROUP BY 1) x),
         'owns', coalesce(
             (SELECT format('%s %s', CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END,
-                           c.oid::regclass) FROM pg_class c WHERE c.relowner = r.oid LIMIT 1),
+                           c.oid::regclass) FROM pg_class c
+                WHERE c.relowner = r.oid AND c.relpersistence <> 't' LIMIT 1),
             (SELECT format('function %s', p.oid::regprocedure)
                 FROM pg_proc p WHERE p.proowner = r.oid LIMIT 1),
             (SELECT format('schema %I', s.nspname)
@@ -134,6 +138,8 @@ class Catalog:
     iam: bool
     objects: tuple[DatabaseObject, ...]
     roles: Mapping[str, ExistingRole]
+    public: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """PUBLIC's explicit privileges on those objects (PUBLIC is every role, app roles too)."""
 
     def managed(self) -> list[ExistingRole]:
         """Roles marked as the reconciler's own for this database."""
@@ -164,6 +170,7 @@ def parse_catalog(text: str) -> Catalog:
         iam=bool(raw["iam"]),
         objects=objects,
         roles=roles,
+        public={name: frozenset(privs) for name, privs in raw["public"].items()},
     )
 
 

@@ -26,6 +26,7 @@ from dbaccess.levels import (
     DEFAULT_OBJECT_WORDS,
     DEFAULTS_OF,
     OBJECT_WORDS,
+    RO,
     SCHEMA,
     ObjectKind,
     ordered,
@@ -158,6 +159,7 @@ def _refuse_conflicts(roles: RoleSet, catalog: Catalog) -> None:
             problems.append(f"role {spec.name} is the migrating user itself: choose another name")
         elif existing is not None and existing.comment != mine:
             problems.append(_unmanaged(spec, existing, mine))
+    problems += _public_engine_writes(catalog)
     for role in catalog.roles.values():
         if role.comment == mine and role.owns:
             problems.append(
@@ -166,6 +168,21 @@ def _refuse_conflicts(roles: RoleSet, catalog: Catalog) -> None:
             )
     if problems:
         raise RoleConflictError("; ".join(problems) + "; nothing was applied")
+
+
+def _public_engine_writes(catalog: Catalog) -> list[str]:
+    """PUBLIC is every role: a write privilege of its on the engine's state is every role's."""
+    found = []
+    for item in catalog.objects:
+        extra = catalog.public.get(item.name, frozenset()) - wanted(item.kind, RO, engine=True)
+        if item.engine and extra:
+            privileges = ordered(extra)
+            found.append(
+                f"PUBLIC holds {privileges} on {item.name}: every role, the application roles "
+                f"too, could write the migration state; REVOKE {privileges} ON {item.name} FROM "
+                "PUBLIC, then run again"
+            )
+    return found
 
 
 def _unmanaged(spec: RoleSpec, existing: ExistingRole, mine: str) -> str:

@@ -342,3 +342,23 @@ def test_many_tables_are_granted_in_chunks(fresh_db_url: str, app_roles: RoleSet
     assert len(grants) == 3  # 254 tables, 100 per statement
     name = f"t{uuid.uuid4().int % 250 + 1}"
     assert refused(fresh_db_url, "app_rw", f"INSERT INTO {name} VALUES (1)") is None
+
+
+def test_a_services_temporary_table_does_not_block_reconciliation(
+    db: str, app_roles: RoleSet
+) -> None:
+    """A temp table an app_rw session holds is owned by app_rw: it is not an object to refuse."""
+    with connect_as(db, "app_rw") as session:
+        session.execute("CREATE TEMP TABLE scratch (id int)")
+        again = apply(db, app_roles)
+        assert [r.status for r in again.roles] == ["unchanged", "unchanged"]
+
+
+def test_public_writes_on_the_engine_tables_are_refused(db: str, app_roles: RoleSet) -> None:
+    """A grant to PUBLIC would let every role write the engine's state, app roles included."""
+    query(db, "GRANT INSERT ON schema_migrations TO PUBLIC")
+    assert refused(db, "app_ro", "INSERT INTO schema_migrations VALUES (99, false)") is None
+    with pytest.raises(RoleConflictError, match=r"PUBLIC holds INSERT on public.schema_migrations"):
+        apply(db, app_roles)
+    query(db, "REVOKE INSERT ON schema_migrations FROM PUBLIC")
+    assert not apply(db, app_roles).changed
