@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dbaccess import reconcile
-from dbaccess.errors import AccessError, RoleDefinitionError
+from dbaccess.errors import RoleDefinitionError
 from dbaccess.plan import AccessPlan, RolePlan
 from dbaccess.roles import RoleSet
 from dbmigrate.errors import one_line
@@ -63,7 +63,7 @@ def reconcile_roles(transport: Transport, roles: RoleSet | None) -> str:
     return applied.summary()
 
 
-def failure_reason(exc: AccessError) -> str:
+def failure_reason(exc: object) -> str:
     return f"application roles not reconciled (the migrations stay applied): {one_line(str(exc))}"
 
 

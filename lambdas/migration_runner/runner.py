@@ -132,7 +132,7 @@ def handle(
     transport = _open(open_transport, props)
     try:
         result = _migrate(event, props, bundle, transport)
-        access = _reconcile(transport, props)
+        access = _reconcile(transport, props, ahead=result.ahead)
     finally:
         transport.close()
     return _response(physical_resource_id(event), result, access)
@@ -306,13 +306,25 @@ def _migrate(
     return result
 
 
-def _reconcile(transport: Transport, props: Properties) -> str:
-    """The roles step; its failure is reported as the migrations' is, one line."""
+def _reconcile(transport: Transport, props: Properties, *, ahead: bool) -> str:
+    """The roles step; its failure is reported as the migrations' is, one line.
+
+    ``ahead`` (the database is newer than this bundle) means a rollback Update:
+    the same refusal that failed the deploy would fail the rollback too and end
+    in UPDATE_ROLLBACK_FAILED, so there it is logged and the call succeeds.
+    """
     try:
         return reconcile_roles(transport, props.roles)
-    except AccessError as exc:
-        reason = access_failure_reason(exc)
-        log.error(reason, extra={"fields": {"event": "access-failed", "error": type(exc).__name__}})
+    except Exception as exc:
+        detail = exc if isinstance(exc, AccessError) else f"{type(exc).__name__}: {exc}"
+        fields = {"event": "access-failed", "error": type(exc).__name__}
+        if ahead:
+            log.warning(
+                f"roles not reconciled on this rollback: {detail}", extra={"fields": fields}
+            )
+            return one_line(f"not reconciled on this rollback: {detail}", MAX_DATA_CHARS)
+        reason = access_failure_reason(detail)
+        log.error(reason, extra={"fields": fields})
         raise DeploymentError(reason) from exc
 
 

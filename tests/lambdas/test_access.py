@@ -18,6 +18,7 @@ from tests.lambdas._support import (
     LambdaContextStub,
     copy_repo_migrations,
     create_event,
+    log_lines,
     properties,
     query,
     role_properties,
@@ -163,3 +164,58 @@ def test_bad_role_properties_fail_before_anything_runs(
 def state_or_none(url: str) -> object:
     rows = query(url, "SELECT to_regclass('schema_migrations')")
     return rows[0][0]
+
+
+def test_a_rollback_update_never_fails_on_the_roles(
+    lambda_env: LambdaEnv, tmp_path: Path, app_roles: RoleSet, rds_iam: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The database is ahead of the bundle: a rollback. Failing it would end in
+    UPDATE_ROLLBACK_FAILED, so a refused reconciliation is logged, not raised."""
+    old_dir = copy_repo_migrations(tmp_path / "old")
+    new_dir = copy_repo_migrations(tmp_path / "new")
+    write_migration(new_dir, "000005_orders.up.sql", "CREATE TABLE orders (id int);\n")
+    new = properties(lambda_env.endpoint, write_bundle(new_dir, lambda_env.bundle_file))
+    handler.on_event(create_event(new), CONTEXT)
+    query(lambda_env.db_url, "CREATE ROLE app_ro LOGIN")  # unmarked: refused
+    old = properties(
+        lambda_env.endpoint, write_bundle(old_dir, lambda_env.bundle_file),
+        **role_properties(app_roles),
+    )  # fmt: skip
+    capsys.readouterr()
+
+    response = handler.on_event(update_event(old, new), CONTEXT)
+
+    assert response["Data"]["Version"] == "5"
+    assert response["Data"]["Access"].startswith(
+        "not reconciled on this rollback: role app_ro already exists and was not created"
+    )
+    events = [line for line in log_lines(capsys.readouterr().out) if line.get("event")]
+    assert {"event": "access-failed", "level": "WARNING"}.items() <= next(
+        e for e in events if e["event"] == "access-failed"
+    ).items()
+
+
+def test_a_lost_connection_during_the_roles_is_one_line(
+    fresh_db_url: str, app_roles: RoleSet
+) -> None:
+    """Not an AccessError (the driver's own): still the runner's one-line reason."""
+    from dbmigrate.transports.psycopg_transport import PsycopgTransport  # noqa: PLC0415
+    from lambdas.migration_runner import runner  # noqa: PLC0415
+
+    props = runner.parse_properties(
+        {
+            "ClusterArn": "arn:aws:rds:us-east-1:123456789012:cluster:c1",
+            "SecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf",
+            "Database": "app", "TargetVersion": "0", "BundleChecksum": "0" * 64,
+            **role_properties(app_roles),
+        }
+    )  # fmt: skip
+    with PsycopgTransport.connect(fresh_db_url) as transport:
+        pid = transport.execute("SELECT pg_backend_pid()")[0][0]
+        query(fresh_db_url, f"SELECT pg_terminate_backend({pid})")
+        with pytest.raises(DeploymentError) as failure:
+            runner._reconcile(transport, props, ahead=False)
+    reason = str(failure.value)
+    assert reason.startswith("application roles not reconciled (the migrations stay applied): ")
+    assert "\n" not in reason
