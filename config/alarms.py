@@ -44,7 +44,7 @@ class AlarmDefault:
 ALARMS: dict[str, AlarmDefault] = {
     "aurora_capacity": AlarmDefault(
         90, 5, 12, 10, 100, "% of max ACU",
-        "an hour at 90% of max capacity means every query is slowed by the ceiling: raise max",
+        "an instance an hour at 90% of max ACU: every query on it waits for the ceiling",
     ),
     "aurora_cpu": AlarmDefault(
         90, 5, 3, 10, 100, "% CPU",
@@ -52,7 +52,7 @@ ALARMS: dict[str, AlarmDefault] = {
     ),
     "aurora_connections": AlarmDefault(
         80, 5, 3, 10, 100, "% of max_connections",
-        "at max_connections new sessions are refused; 80% leaves room to react",
+        "an instance at max_connections refuses new sessions; 80% leaves room to react",
     ),
     "aurora_deadlocks": AlarmDefault(
         0, 5, 3, 0, 1000, "deadlocks/s",
@@ -60,7 +60,7 @@ ALARMS: dict[str, AlarmDefault] = {
     ),
     "aurora_replica_lag": AlarmDefault(
         2000, 1, 5, 100, 600_000, "ms",
-        "readers 2 s behind for 5 minutes serve stale reads and would lose data on failover",
+        "a reader 2 s behind for 5 minutes serves stale reads to every query routed to it",
     ),
     "aurora_free_local_storage": AlarmDefault(
         2, 5, 3, 1, 1024, "GiB",

@@ -16,12 +16,12 @@ every evaluated period. Left out, and why, is in the README (Monitoring).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cdk_monitoring_constructs as mc
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -43,6 +43,11 @@ MEMORY_PER_ACU = 2 * GIB
 GT = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
 LT = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
 NOT_BREACHING = cloudwatch.TreatMissingData.NOT_BREACHING
+OPERATIONS = (
+    "GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
+    "TransactGetItems", "TransactWriteItems",
+)  # fmt: skip
+"""The operations the access policies allow (9: an alarm's math takes at most 10 metrics)."""
 
 
 def max_connections(max_capacity: float) -> int:
@@ -88,10 +93,7 @@ class DatabaseMonitoring(Construct):
         self._resources = resources
         self.alarm_prefix = name_prefix
         self._subscribe(topic, config)
-        # CloudWatch publishes to the encrypted topic with the topic's key.
-        topic_key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
-        )
+        self._let_cloudwatch_publish(topic, topic_key)
         self.facade = mc.MonitoringFacade(
             self,
             "Facade",
@@ -119,27 +121,11 @@ class DatabaseMonitoring(Construct):
     # -- cdk-monitoring-constructs ---------------------------------------------------------
 
     def _aurora(self) -> None:
-        resources = self._resources
-        capacity = self._threshold(
-            "aurora_capacity",
-            mc.UsageCountThreshold,
-            lambda s: {"max_usage_count": round(resources.max_capacity * s.threshold / 100, 2)},
-        )
-        ceiling = max_connections(resources.max_capacity)
-        connections = self._threshold(
-            "aurora_connections",
-            mc.HighConnectionCountThreshold,
-            lambda s: {"max_connection_count": int(ceiling * s.threshold / 100)},
-        )
-        cpu = self._threshold(
-            "aurora_cpu", mc.UsageThreshold, lambda s: {"max_usage_percent": s.threshold}
-        )
+        """The library's Aurora widgets; its alarms average the cluster, so ours are per
+        instance (`_instance_alarms`): a Serverless v2 instance scales, and meets max ACU and
+        max_connections, on its own."""
         self.facade.monitor_aurora_cluster(
-            cluster=resources.cluster,
-            alarm_friendly_name="Aurora",
-            add_max_serverless_database_capacity_alarm=capacity,
-            add_max_connection_count_alarm=connections,
-            add_cpu_usage_alarm=cpu,
+            cluster=self._resources.cluster, alarm_friendly_name="Aurora"
         )
 
     def _table(self) -> None:
@@ -151,9 +137,6 @@ class DatabaseMonitoring(Construct):
             alarm_friendly_name="AppData",
             add_read_throttled_events_count_alarm=reads,
             add_write_throttled_events_count_alarm=writes,
-            add_system_error_count_alarm=self._threshold(
-                "table_system_errors", mc.ErrorCountThreshold, _errors
-            ),
         )
         for index in table.index_names:
             self.facade.monitor_dynamo_table_global_secondary_index(
@@ -179,50 +162,120 @@ class DatabaseMonitoring(Construct):
     def _custom(self) -> None:
         resources = self._resources
         cluster = {"DBClusterIdentifier": resources.cluster.cluster_identifier}
-        groups = [
-            self._group(
-                "Aurora deadlocks and commit latency",
-                [
-                    self._alarmed("aurora_deadlocks", "Deadlocks", "Deadlocks", cluster, GT),
-                    _rds("CommitLatency", cluster, "Average"),
-                ],
-            ),
-            self._group(
-                "Aurora free local storage",
-                [
-                    self._alarmed(
-                        "aurora_free_local_storage",
-                        f"Instance{n}-FreeLocalStorage",
-                        "FreeLocalStorage",
-                        {"DBInstanceIdentifier": instance},
-                        LT,
-                        statistic="Minimum",
-                        scale=GIB,
-                    )
-                    for n, instance in enumerate(resources.instances)
-                ],
-            ),
-            self._group(
-                "Aurora replica lag",
-                [
-                    self._alarmed(
-                        "aurora_replica_lag",
-                        f"Reader{n}-ReplicaLag",
-                        "AuroraReplicaLag",
-                        {"DBInstanceIdentifier": reader},
-                        GT,
-                        statistic="Maximum",
-                    )
-                    for n, reader in enumerate(resources.readers, start=1)
-                ],
-            ),
-            self._group("AppData replication latency", self._replication()),
-            self._group("Backups", [self._backup_freshness()]),
-        ]
+        self._monitor_custom(
+            "Aurora",
+            [
+                self._group("Per instance: capacity, CPU, connections", self._instance_alarms()),
+                self._group(
+                    "Deadlocks and commit latency",
+                    [
+                        self._alarmed("aurora_deadlocks", "Deadlocks", "Deadlocks", cluster, GT),
+                        _rds("CommitLatency", cluster, "Average"),
+                    ],
+                ),
+                self._group(
+                    "Free local storage",
+                    [
+                        self._alarmed(
+                            "aurora_free_local_storage",
+                            f"Instance{n}-FreeLocalStorage",
+                            "FreeLocalStorage",
+                            {"DBInstanceIdentifier": instance},
+                            LT,
+                            statistic="Minimum",
+                            value=lambda gib: gib * GIB,
+                        )
+                        for n, instance in enumerate(resources.instances)
+                    ],
+                ),
+                self._group("Replica lag", self._replica_lag()),
+            ],
+        )
+        self._monitor_custom(
+            "AppData",
+            [
+                self._group("System errors", [self._system_errors()]),
+                self._group("Replication latency", self._replication()),
+            ],
+        )
+        self._monitor_custom("Backups", [self._group("Freshness", [self._backup_freshness()])])
+
+    def _monitor_custom(self, name: str, groups: list[mc.CustomMetricGroup | None]) -> None:
         self.facade.monitor_custom(
-            alarm_friendly_name="Data",
-            human_readable_name="Signals cdk-monitoring-constructs does not cover",
+            alarm_friendly_name=name,
+            human_readable_name=f"{name}: signals cdk-monitoring-constructs does not cover",
             metric_groups=[group for group in groups if group is not None],
+        )
+
+    def _instance_alarms(self) -> list[Any]:
+        resources = self._resources
+        ceiling = max_connections(resources.max_capacity)
+        found = []
+        for n, instance in enumerate(resources.instances):
+            dims = {"DBInstanceIdentifier": instance}
+            found += [
+                self._alarmed("aurora_capacity", f"Instance{n}-Capacity",
+                              "ServerlessDatabaseCapacity", dims, GT,
+                              value=lambda pct: round(resources.max_capacity * pct / 100, 2)),
+                self._alarmed("aurora_cpu", f"Instance{n}-CPU", "CPUUtilization", dims, GT),
+                self._alarmed("aurora_connections", f"Instance{n}-Connections",
+                              "DatabaseConnections", dims, GT, statistic="Maximum",
+                              value=lambda pct: int(ceiling * pct / 100)),
+            ]  # fmt: skip
+        return found
+
+    def _replica_lag(self) -> list[Any]:
+        """On every instance when readers exist: after a failover the writer and a reader
+        trade places, and the writer publishes no lag (missing data is not breaching)."""
+        if not self._resources.readers:
+            return []
+        return [
+            self._alarmed(
+                "aurora_replica_lag",
+                f"Instance{n}-ReplicaLag",
+                "AuroraReplicaLag",
+                {"DBInstanceIdentifier": instance},
+                GT,
+                statistic="Maximum",
+            )
+            for n, instance in enumerate(self._resources.instances)
+        ]
+
+    def _system_errors(self) -> Any:
+        """SystemErrors is published per operation, and only where errors happened: each is
+        FILLed with 0 before the sum, or one silent operation would void every datapoint."""
+        metrics = {
+            f"e{n}": cloudwatch.Metric(
+                namespace="AWS/DynamoDB",
+                metric_name="SystemErrors",
+                dimensions_map={
+                    "TableName": self._resources.table.table.table_name,
+                    "Operation": operation,
+                },
+                statistic="Sum",
+            )
+            for n, operation in enumerate(OPERATIONS)
+        }
+        settings = self._config.alarm("table_system_errors")
+        expression = cloudwatch.MathExpression(
+            expression="+".join(f"FILL({key},0)" for key in metrics),
+            using_metrics=metrics,
+            label="System errors (all operations)",
+            period=Duration.minutes(settings.period_minutes if settings else 5),
+        )
+        if settings is None:
+            return expression
+        return mc.CustomMetricWithAlarm(
+            alarm_friendly_name="SystemErrors",
+            metric=expression,
+            add_alarm={
+                "Critical": mc.CustomThreshold(
+                    threshold=settings.threshold,
+                    comparison_operator=GT,
+                    treat_missing_data_override=NOT_BREACHING,
+                    **_timing(settings),
+                )
+            },
         )
 
     def _replication(self) -> list[Any]:
@@ -257,7 +310,7 @@ class DatabaseMonitoring(Construct):
             period=Duration.hours(1),
         )
         return mc.CustomMetricWithAlarm(
-            alarm_friendly_name="BackupFreshness",
+            alarm_friendly_name="Freshness",
             metric=metric,
             add_alarm={
                 "Critical": mc.CustomThreshold(
@@ -285,8 +338,10 @@ class DatabaseMonitoring(Construct):
         *,
         statistic: str = "Average",
         namespace: str = "AWS/RDS",
-        scale: float = 1,
+        value: Callable[[float], float] = float,
     ) -> Any:
+        """A metric with alarm ``name``'s settings; ``value`` turns the configured threshold
+        (a percentage, GiB...) into the metric's unit."""
         settings = self._config.alarm(name)
         metric = cloudwatch.Metric(
             namespace=namespace,
@@ -302,7 +357,7 @@ class DatabaseMonitoring(Construct):
             metric=metric,
             add_alarm={
                 "Critical": mc.CustomThreshold(
-                    threshold=settings.threshold * scale,
+                    threshold=value(settings.threshold),
                     comparison_operator=comparison,
                     treat_missing_data_override=NOT_BREACHING,
                     **_timing(settings),
@@ -337,6 +392,31 @@ class DatabaseMonitoring(Construct):
                 },
             ),
             targets=[targets.SnsTopic(topic)],
+        )
+
+    @staticmethod
+    def _let_cloudwatch_publish(topic: sns.Topic, key: kms.IKey) -> None:
+        """An encrypted topic with a resource policy (enforce_ssl) admits only whom it names:
+        CloudWatch alarms of this account, and the topic's key for them."""
+        account = {"StringEquals": {"aws:SourceAccount": Stack.of(topic).account}}
+        cloudwatch_service = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[cloudwatch_service],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions=account,
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsUseTheTopicKey",
+                principals=[cloudwatch_service],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions=account,
+            )
         )
 
     @staticmethod

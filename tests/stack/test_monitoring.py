@@ -36,47 +36,94 @@ def gsi(name: str) -> dict[str, Any]:
 def expected(env: str) -> dict[str, tuple[Any, ...]]:
     """Alarm name suffix -> (namespace, metric, dimensions, statistic, period s, threshold,
     evaluation periods, comparison, missing data)."""
+    instances = [WRITER, READER] if env == "prod" else [WRITER]
     alarms: dict[str, tuple[Any, ...]] = {
-        "Aurora-Usage-Count-Critical": ("AWS/RDS", "ServerlessDatabaseCapacity", CLUSTER,
-                                        "Average", 300, MAX_ACU[env] * 0.9, 12, GT, "notBreaching"),
-        "Aurora-CPU-Usage-Critical": ("AWS/RDS", "CPUUtilization", CLUSTER, "Average", 300, 90, 3,
-                                      GT, "notBreaching"),
-        "Aurora-Connection-Count-High-Critical": ("AWS/RDS", "DatabaseConnections", CLUSTER,
-                                                  "Average", 300, CONNECTIONS[env], 3, GT,
-                                                  "notBreaching"),
-        "Data-Deadlocks-Critical": ("AWS/RDS", "Deadlocks", CLUSTER, "Average", 300, 0, 3, GT,
-                                    "notBreaching"),
-        "Data-Instance0-FreeLocalStorage-Critical": ("AWS/RDS", "FreeLocalStorage", WRITER,
-                                                     "Minimum", 300, 2 * 1024**3, 3, LT,
-                                                     "notBreaching"),
+        "Aurora-Deadlocks-Critical": ("AWS/RDS", "Deadlocks", CLUSTER, "Average", 300, 0, 3, GT,
+                                      "notBreaching"),
         "AppData-Read-Throttled-Events-Critical": ("AWS/DynamoDB", "ReadThrottleEvents", TABLE,
                                                    "Sum", 300, 10, 2, GT, "notBreaching"),
         "AppData-Write-Throttled-Events-Critical": ("AWS/DynamoDB", "WriteThrottleEvents", TABLE,
                                                     "Sum", 300, 10, 2, GT, "notBreaching"),
-        "AppData-SystemError-Count-Critical": ("AWS/DynamoDB", "SystemErrors", TABLE, "Sum", 300,
-                                               0, 2, GT, "notBreaching"),
+        "AppData-SystemErrors-Critical": ("AWS/DynamoDB", "SystemErrors", TABLE, "Sum", 300, 0, 2,
+                                          GT, "notBreaching"),
         "MigrationRunner-Fault-Count-Critical": ("AWS/Lambda", "Errors", RUNNER, "Sum", 300, 0, 1,
                                                  GT, "notBreaching"),
         "MigrationRunner-Throttled-Count-Critical": ("AWS/Lambda", "Throttles", RUNNER, "Sum", 300,
                                                      0, 1, GT, "notBreaching"),
-        "Data-BackupFreshness-Critical": ("AWS/Backup", "NumberOfBackupJobsCompleted", VAULT,
-                                          "Sum", 3600, 1, 26, LT, "breaching"),
+        "Backups-Freshness-Critical": ("AWS/Backup", "NumberOfBackupJobsCompleted", VAULT, "Sum",
+                                       3600, 1, 26, LT, "breaching"),
     }  # fmt: skip
+    for n, instance in enumerate(instances):
+        alarms[f"Aurora-Instance{n}-Capacity-Critical"] = (
+            "AWS/RDS",
+            "ServerlessDatabaseCapacity",
+            instance,
+            "Average",
+            300,
+            MAX_ACU[env] * 0.9,
+            12,
+            GT,
+            "notBreaching",
+        )
+        alarms[f"Aurora-Instance{n}-CPU-Critical"] = (
+            "AWS/RDS",
+            "CPUUtilization",
+            instance,
+            "Average",
+            300,
+            90,
+            3,
+            GT,
+            "notBreaching",
+        )
+        alarms[f"Aurora-Instance{n}-Connections-Critical"] = (
+            "AWS/RDS",
+            "DatabaseConnections",
+            instance,
+            "Maximum",
+            300,
+            CONNECTIONS[env],
+            3,
+            GT,
+            "notBreaching",
+        )
+        alarms[f"Aurora-Instance{n}-FreeLocalStorage-Critical"] = (
+            "AWS/RDS",
+            "FreeLocalStorage",
+            instance,
+            "Minimum",
+            300,
+            2 * 1024**3,
+            3,
+            LT,
+            "notBreaching",
+        )
+        if env == "prod":  # readers exist: every instance, since a failover swaps the roles
+            alarms[f"Aurora-Instance{n}-ReplicaLag-Critical"] = (
+                "AWS/RDS",
+                "AuroraReplicaLag",
+                instance,
+                "Maximum",
+                60,
+                2000,
+                5,
+                GT,
+                "notBreaching",
+            )
     for index in ("EmailIndex", "TimestampIndex"):
         for kind in ("Read", "Write"):
             alarms[f"AppData-{index}-{kind}-Throttled-Events-Critical"] = (
-                "AWS/DynamoDB", f"{kind}ThrottleEvents", gsi(index), "Sum", 300, 10, 2, GT,
+                "AWS/DynamoDB",
+                f"{kind}ThrottleEvents",
+                gsi(index),
+                "Sum",
+                300,
+                10,
+                2,
+                GT,
                 "notBreaching",
-            )  # fmt: skip
-    if env == "prod":  # one reader
-        alarms["Data-Instance1-FreeLocalStorage-Critical"] = (
-            "AWS/RDS", "FreeLocalStorage", READER, "Minimum", 300, 2 * 1024**3, 3, LT,
-            "notBreaching",
-        )  # fmt: skip
-        alarms["Data-Reader1-ReplicaLag-Critical"] = (
-            "AWS/RDS", "AuroraReplicaLag", READER, "Maximum", 60, 2000, 5, GT, "notBreaching"
-        )  # fmt: skip
-    return alarms
+            )
+    return alarms  # fmt: skip
 
 
 def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -92,13 +139,19 @@ def metric_of(alarm: dict[str, Any]) -> tuple[str, str, dict[str, Any], str, int
 
     cdk-monitoring-constructs writes metric-math alarms (``Metrics``); the DynamoDB
     system-error alarm sums one metric per operation, whose Operation dimension is
-    dropped here after checking that every part is the same metric.
+    dropped here after checking that every part is the same metric. Every part of a
+    sum is FILLed with 0 (a silent part would otherwise void every datapoint).
     """
     if "Metrics" not in alarm:
         dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
         statistic, period = alarm["Statistic"], alarm["Period"]
         return alarm["Namespace"], alarm["MetricName"], dimensions, statistic, period
     stats = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+    expressions = [m["Expression"] for m in alarm["Metrics"] if "Expression" in m]
+    for expression in expressions:
+        for metric in alarm["Metrics"]:
+            if "MetricStat" in metric:
+                assert f"FILL({metric['Id']},0)" in expression, alarm["AlarmName"]
     shapes = set()
     for stat in stats:
         dimensions = {
@@ -156,8 +209,23 @@ def test_the_ops_topic_lets_cloudwatch_publish(synthesized: Synthesized, env: st
         s for s in statements if "cloudwatch.amazonaws.com" in s["Principal"].get("Service", [])
     ]
     assert granted and set(granted[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert granted[0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
     (topic_id, topic) = synthesized.only(env, "AWS::SNS::Topic")
     assert topic_id == "BackupsAlertTopic0BC42FFE"
+    (_, policy) = synthesized.only(env, "AWS::SNS::TopicPolicy")
+    publishers = {
+        json.dumps(s["Principal"], sort_keys=True): s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    }
+    cloudwatch = publishers['{"Service": "cloudwatch.amazonaws.com"}']
+    assert (cloudwatch["Action"], cloudwatch["Resource"]) == ("sns:Publish", TOPIC)
+    assert cloudwatch["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
+    assert '{"Service": "events.amazonaws.com"}' in publishers
     assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["BackupsKeyC696F888", "Arn"]}
 
 

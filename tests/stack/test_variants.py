@@ -155,22 +155,27 @@ def alarm_settings(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_configured_alarm_numbers_replace_the_defaults(existing_vpc: dict[str, Any]) -> None:
     alarms = alarm_settings(existing_vpc)
-    cpu = alarms["Aurora-CPU-Usage-Critical"]
-    assert (cpu["Threshold"], cpu["EvaluationPeriods"], cpu["DatapointsToAlarm"]) == (75, 10, 10)
-    assert cpu["Metrics"][0]["MetricStat"]["Period"] == 60
+    for n in range(3):  # the writer and both readers
+        cpu = alarms[f"Aurora-Instance{n}-CPU-Critical"]
+        assert (cpu["Threshold"], cpu["EvaluationPeriods"], cpu["DatapointsToAlarm"]) == (
+            75,
+            10,
+            10,
+        )
+        assert cpu["Period"] == 60
     assert "MigrationRunner-Throttled-Count-Critical" not in alarms  # enabled: false
     assert "MigrationRunner-Fault-Count-Critical" in alarms
-    freshness = alarms["Data-BackupFreshness-Critical"]
+    freshness = alarms["Backups-Freshness-Critical"]
     assert (freshness["EvaluationPeriods"], freshness["Period"]) == (50, 3600)
 
 
 def test_every_reader_and_replica_region_has_its_lag_alarm(existing_vpc: dict[str, Any]) -> None:
     alarms = alarm_settings(existing_vpc)
     lag = sorted(name for name in alarms if name.endswith("ReplicaLag-Critical"))
-    assert lag == ["Data-Reader1-ReplicaLag-Critical", "Data-Reader2-ReplicaLag-Critical"]
+    assert lag == [f"Aurora-Instance{n}-ReplicaLag-Critical" for n in range(3)]
     storage = sorted(name for name in alarms if "FreeLocalStorage" in name)
     assert len(storage) == 3  # the writer and both readers
-    replication = alarms["Data-Replication-eu-central-1-Critical"]
+    replication = alarms["AppData-Replication-eu-central-1-Critical"]
     dimensions = {d["Name"]: d["Value"] for d in replication["Dimensions"]}
     assert dimensions["ReceivingRegion"] == "eu-central-1"
     assert (replication["MetricName"], replication["Threshold"]) == ("ReplicationLatency", 30000)
