@@ -18,7 +18,10 @@ from ops.backup.listing import recovery_points, running_backup_jobs
 from ops.backups import RESOURCES, newest_good_age_hours
 from ops.discovery import Deployment
 
-FAILED_STACK = ("_FAILED", "ROLLBACK_COMPLETE")
+FAILED_STACK_SUFFIX = "_FAILED"
+FAILED_CREATE = "ROLLBACK_COMPLETE"
+"""A create that failed and rolled back: nothing runs. (UPDATE_ROLLBACK_COMPLETE is a failed
+update whose stack runs its previous state: not a finding.)"""
 RUNNING_RESTORE_STATES = ("PENDING", "RUNNING")
 
 
@@ -46,7 +49,8 @@ def stack(ctx: Context) -> Section:
     answer = call(ctx.aws, "cloudformation", "DescribeStacks", StackName=name)
     status = str(answer["Stacks"][0].get("StackStatus", "UNKNOWN"))
     reason = answer["Stacks"][0].get("StackStatusReason")
-    findings = [f"stack {name} is {status}"] if status.endswith(FAILED_STACK) else []
+    finding = stack_finding(name, status)
+    findings = [finding] if finding else []
     return Section(
         "stack",
         {"name": name, "status": status, "reason": reason},
@@ -55,8 +59,15 @@ def stack(ctx: Context) -> Section:
     )
 
 
+def stack_finding(name: str, status: str) -> str | None:
+    if status.endswith(FAILED_STACK_SUFFIX) or status == FAILED_CREATE:
+        return f"stack {name} is {status}"
+    return None
+
+
 def alarms(ctx: Context) -> Section:
-    prefix = ctx.deployment.alarm_prefix or f"appdata-{ctx.deployment.env}"
+    # The trailing dash: appdata-dev must not list appdata-devel-... alarms.
+    prefix = (ctx.deployment.alarm_prefix or f"appdata-{ctx.deployment.env}") + "-"
     found: list[dict[str, Any]] = []
     token: dict[str, str] = {}
     while True:

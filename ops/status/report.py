@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config import ConfigError, load_monitoring
+from dbmigrate.errors import MigrationError
 from dbmigrate.transports.data_api import TransportError
 from ops import command, exit_codes
 from ops.aws import Aws, explain
@@ -99,6 +100,8 @@ def _schema_reader(aws: Aws, deployment: Deployment) -> Callable[[], tuple[int |
             return checks.read_schema(transport)
         except TransportError as exc:
             raise explain_transport_error(exc, deployment, aws.region) from exc
+        except (MigrationError, ValueError) as exc:  # a schema_migrations row it cannot read
+            raise OpsError(f"schema: cannot read schema_migrations: {exc}") from exc
 
     return read
 

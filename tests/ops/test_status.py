@@ -48,7 +48,7 @@ def test_a_healthy_environment_is_exit_0_with_every_part(deployed: Environment) 
     found = document(result)
     assert (found["ok"], found["healthy"], found["findings"]) == (True, True, [])
     assert found["stack"]["status"] == "CREATE_COMPLETE"
-    assert found["alarms"] == []  # "Other-Alarm" is in ALARM, but not this stack's
+    assert found["alarms"] == []  # OTHERS are in ALARM, but not this stack's
     assert (found["table"]["status"], found["table"]["pitr"]) == ("ACTIVE", "ENABLED")
     assert found["table"]["earliest_restorable"].endswith("UTC")
     cluster = found["cluster"]
@@ -70,7 +70,7 @@ def test_a_healthy_environment_is_exit_0_with_every_part(deployed: Environment) 
     lines = text.stdout.splitlines()
     assert lines[0] == "DatabaseStack-dev in eu-west-1 (from SSM /appdata/dev/): HEALTHY"
     assert "schema   version 4, clean" in lines
-    assert f"alarms   none in ALARM (prefix {PREFIX})" in lines
+    assert f"alarms   none in ALARM (prefix {PREFIX}-)" in lines
 
 
 def test_an_alarm_in_alarm_is_exit_7_naming_it(deployed: Environment) -> None:
@@ -151,3 +151,25 @@ def test_a_stack_not_deployed_is_exit_6(
     assert result.returncode == 6
     assert "stack DatabaseStack-dev is not deployed in eu-west-1" in one_error_line(result)
     assert json.loads(result.stdout)["exit_code"] == 6
+
+
+def test_a_rolled_back_update_is_not_a_failed_stack(deployed: Environment) -> None:
+    """UPDATE_ROLLBACK_COMPLETE: the last update failed, the stack runs its previous state."""
+    from ops.status.checks import stack_finding  # noqa: PLC0415
+
+    assert stack_finding("DatabaseStack-dev", "UPDATE_ROLLBACK_COMPLETE") is None
+    assert stack_finding("DatabaseStack-dev", "ROLLBACK_COMPLETE") == (
+        "stack DatabaseStack-dev is ROLLBACK_COMPLETE"
+    )
+    assert stack_finding("DatabaseStack-dev", "UPDATE_ROLLBACK_FAILED") is not None
+    assert document(deployed.run("--json"))["stack"]["status"] == "CREATE_COMPLETE"
+
+
+def test_a_broken_schema_table_is_one_line_not_a_traceback(
+    deployed: Environment, fresh_db_url: str
+) -> None:
+    query(fresh_db_url, "ALTER TABLE schema_migrations ALTER COLUMN version TYPE text")
+    query(fresh_db_url, "UPDATE schema_migrations SET version = 'four'")
+    result = deployed.run()
+    assert result.returncode == 1
+    assert one_error_line(result).startswith("error: schema: ")
