@@ -67,7 +67,6 @@ class MonitoredResources:
     """Every instance's identifier, writer first."""
     table: AppDataTable
     runner: lambda_.IFunction
-    secret_arn: str
     vault_name: str
 
 

@@ -99,7 +99,6 @@ class DatabaseStack(Stack):
                 readers=instances[1:],
                 table=self.table,
                 runner=self.migrations.function,
-                secret_arn=self.aurora.secret.secret_arn,
                 vault_name=self.backups.vault.backup_vault_name,
             ),
         )
