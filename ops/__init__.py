@@ -1,1 +1,1 @@
-"""Operator commands for the data layer: ``python -m ops migrate|backup|restore|access ...``."""
+"""Operator commands for the data layer: ``python -m ops migrate|backup|restore|access|status``."""

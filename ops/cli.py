@@ -4,7 +4,7 @@ access, status).
 Each group module exposes ``register(subparsers)``, which adds its parser and
 sets ``handler`` to a function from the parsed arguments to an exit code, so
 adding ``backup`` never touches the migrate code. Building the parser imports
-no boto3/botocore: the backup and restore handlers import them when they run.
+no boto3/botocore: the AWS-facing handlers import them when they run.
 """
 
 from __future__ import annotations
