@@ -288,18 +288,23 @@ class _Builder:
                 f"REVOKE {quote_ident(group)} FROM {self.role}",
             )
 
-    def _diff(self, have: frozenset[str], want: frozenset[str], target: str, label: str) -> None:
-        if want - have:
-            privileges = ordered(want - have)
-            self.add(
-                f"grant {privileges} on {label}", f"GRANT {privileges} ON {target} TO {self.role}"
-            )
-        if have - want:
-            privileges = ordered(have - want)
-            self.add(
-                f"revoke {privileges} on {label}",
-                f"REVOKE {privileges} ON {target} FROM {self.role}",
-            )
+    def _diff(
+        self, have: frozenset[str], want: frozenset[str], target: str, label: str, prefix: str = ""
+    ) -> None:
+        """GRANT what ``want`` has beyond ``have``, then REVOKE what ``have`` has beyond it."""
+        for verb, privileges in (("grant", want - have), ("revoke", have - want)):
+            if privileges:
+                self._statement(verb, privileges, target, label, prefix)
+
+    def _statement(
+        self, verb: str, privileges: frozenset[str], target: str, label: str, prefix: str = ""
+    ) -> None:
+        """``{prefix}GRANT P ON target TO role`` (or REVOKE ... FROM), and its summary."""
+        preposition = "TO" if verb == "grant" else "FROM"
+        self.add(
+            f"{verb} {ordered(privileges)} on {label}",
+            f"{prefix}{verb.upper()} {ordered(privileges)} ON {target} {preposition} {self.role}",
+        )
 
     def _objects(self, existing: ExistingRole) -> None:
         grants: dict[tuple[ObjectKind, frozenset[str]], list[str]] = defaultdict(list)
@@ -311,47 +316,27 @@ class _Builder:
                 grants[(item.kind, want - have)].append(item.name)
             if have - want:
                 revokes[(item.kind, have - want)].append(item.name)
-        for (kind, privileges), names in _by_kind(revokes):
-            self._object_statements("revoke", kind, privileges, names)
-        for (kind, privileges), names in _by_kind(grants):
-            self._object_statements("grant", kind, privileges, names)
-
-    def _object_statements(
-        self, verb: Literal["grant", "revoke"], kind: ObjectKind, privileges: frozenset[str],
-        names: list[str],
-    ) -> None:  # fmt: skip
-        word = OBJECT_WORDS[kind]
-        for chunk in _chunks(names, OBJECTS_PER_STATEMENT):
-            shown = ", ".join(chunk) if len(chunk) <= 3 else f"{len(chunk)} {kind}s"
-            preposition = "TO" if verb == "grant" else "FROM"
-            self.add(
-                f"{verb} {ordered(privileges)} on {shown}",
-                f"{verb.upper()} {ordered(privileges)} ON {word} {', '.join(chunk)} "
-                f"{preposition} {self.role}",
-            )
+        for verb, groups in (("revoke", revokes), ("grant", grants)):
+            for (kind, privileges), names in _by_kind(groups):
+                for chunk in _chunks(names, OBJECTS_PER_STATEMENT):
+                    shown = ", ".join(chunk) if len(chunk) <= 3 else f"{len(chunk)} {kind}s"
+                    target = f"{OBJECT_WORDS[kind]} {', '.join(chunk)}"
+                    self._statement(verb, privileges, target, shown)
 
     def _defaults(self, existing: ExistingRole) -> None:
         prefix = (
             f"ALTER DEFAULT PRIVILEGES FOR ROLE {quote_ident(self.catalog.user)} "
-            f"IN SCHEMA {quote_ident(self.schema)}"
+            f"IN SCHEMA {quote_ident(self.schema)} "
         )
         for objtype in [*DEFAULTS_OF, *sorted(set(existing.defaults) - set(DEFAULTS_OF))]:
-            have = existing.defaults.get(objtype, frozenset())
-            want = wanted_default(objtype, self.level)
             words = DEFAULT_OBJECT_WORDS.get(objtype, objtype)
-            later = f"{words.lower()} {self.catalog.user} creates later"
-            if want - have:
-                privileges = ordered(want - have)
-                self.add(
-                    f"grant {privileges} on {later}",
-                    f"{prefix} GRANT {privileges} ON {words} TO {self.role}",
-                )
-            if have - want:
-                privileges = ordered(have - want)
-                self.add(
-                    f"revoke {privileges} on {later}",
-                    f"{prefix} REVOKE {privileges} ON {words} FROM {self.role}",
-                )
+            self._diff(
+                existing.defaults.get(objtype, frozenset()),
+                wanted_default(objtype, self.level),
+                words,
+                f"{words.lower()} {self.catalog.user} creates later",
+                prefix,
+            )
 
 
 def _by_kind(
