@@ -227,25 +227,25 @@ def backups(ctx: Context) -> Section:
 
 
 def _instances(ctx: Context, found: dict[str, Any]) -> list[dict[str, Any]]:
-    members = found.get("DBClusterMembers", [])
-    result = []
-    for member in members:
-        identifier = str(member["DBInstanceIdentifier"])
-        instance = call(
-            ctx.aws,
-            "rds",
-            "DescribeDBInstances",
-            DBInstanceIdentifier=identifier,
-            not_found=f"instance {identifier}",
-        )["DBInstances"][0]
-        result.append(
-            {
-                "identifier": identifier,
-                "role": "writer" if member.get("IsClusterWriter") else "reader",
-                "status": instance.get("DBInstanceStatus"),
-            }
-        )
-    return result
+    """The cluster's members and their status, in one DescribeDBInstances call."""
+    answer = call(
+        ctx.aws,
+        "rds",
+        "DescribeDBInstances",
+        Filters=[{"Name": "db-cluster-id", "Values": [ctx.deployment.cluster_id]}],
+    )
+    status = {
+        str(i["DBInstanceIdentifier"]): i.get("DBInstanceStatus")
+        for i in answer.get("DBInstances", [])
+    }
+    return [
+        {
+            "identifier": str(member["DBInstanceIdentifier"]),
+            "role": "writer" if member.get("IsClusterWriter") else "reader",
+            "status": status.get(str(member["DBInstanceIdentifier"]), "missing"),
+        }
+        for member in found.get("DBClusterMembers", [])
+    ]
 
 
 def _current_capacity(ctx: Context, identifier: str) -> float | None:
