@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,40 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devtools.postgres import throwaway_server  # noqa: E402
-from tests.fixtures.backup_api import BackupApi  # noqa: E402
-from tests.fixtures.data_api import EmulatorProcess  # noqa: E402
-from tests.fixtures.moto_server import MotoServer  # noqa: E402
-from tests.ops._status_env import deploy_environment  # noqa: E402
+from tests.fixtures.backup_api import BackupApi, start_backup_api  # noqa: E402
+from tests.fixtures.data_api import DataApiEndpoint, EmulatorProcess  # noqa: E402
+from tests.fixtures.moto_server import MotoServer, start_moto  # noqa: E402
+from tests.ops._status_env import Environment, deploy_environment  # noqa: E402
 from tests.support.delay_proxy import DelayProxy  # noqa: E402
-
-
-def start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-
-
-def wait_http(url: str, path: str, timeout: float = 20) -> None:
-    from http.client import HTTPConnection  # noqa: PLC0415
-
-    give_up = time.monotonic() + timeout
-    while time.monotonic() < give_up:
-        try:
-            connection = HTTPConnection(url.removeprefix("http://"), timeout=2)
-            connection.request("GET", path)
-            if connection.getresponse().status < 500:
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer")
-
-
-def free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.support.processes import ServerProcess  # noqa: E402
 
 
 def main() -> int:
@@ -71,24 +42,15 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="status-bench-"))
-    processes: list[subprocess.Popen[bytes]] = []
+    servers: list[ServerProcess] = []
     proxies: list[DelayProxy] = []
     try:
         with throwaway_server() as server:
             db_url = server.create_database("bench")
-            moto_port, backup_port = free_port(), free_port()
-            processes.append(start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                    str(moto_port)], work / "moto.log"))  # fmt: skip
-            processes.append(start([sys.executable, "-m", "tests.support.backup_api_server",
-                                    "--port", str(backup_port)], work / "backup.log"))  # fmt: skip
-            moto = MotoServer(f"http://127.0.0.1:{moto_port}")
-            backup = BackupApi(f"http://127.0.0.1:{backup_port}")
-            wait_http(moto.url, "/moto-api/data.json")
-            wait_http(backup.url, "/_health")
+            servers += [start_moto(work), start_backup_api(work)]
+            moto, backup = MotoServer(servers[0].url), BackupApi(servers[1].url)
             data_api = EmulatorProcess(server.admin_url, work / "data-api.log", None)
             try:
-                from tests.fixtures.data_api import DataApiEndpoint  # noqa: PLC0415
-
                 endpoint = DataApiEndpoint(data_api.url, "bench")
                 environment = deploy_environment(moto, endpoint, backup, db_url)
                 urls = {"moto": moto.url, "data_api": data_api.url, "backup": backup.url}
@@ -103,16 +65,12 @@ def main() -> int:
     finally:
         for proxy in proxies:
             proxy.stop()
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+        for process in servers:
+            process.stop()
     return 0
 
 
-def report(environment: object, urls: dict[str, str], rounds: int, latency_ms: float) -> None:
-    from tests.ops._status_env import Environment  # noqa: PLC0415
-
-    assert isinstance(environment, Environment)
+def report(environment: Environment, urls: dict[str, str], rounds: int, latency_ms: float) -> None:
     env = {
         "AWS_ENDPOINT_URL": urls["moto"],
         "AWS_ENDPOINT_URL_RDS_DATA": urls["data_api"],
