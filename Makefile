@@ -15,7 +15,7 @@ MIGRATIONS ?= migrations
 
 .PHONY: help install synth test lint diff deploy snapshot-update bench clean \
         migrate-create migrate-up migrate-down migrate-version migrate-plan squawk \
-        access-plan access-apply backup db-dump db-restore local local-down local-reset
+        access-plan access-apply go-tools backup db-dump db-restore local local-down local-reset
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -43,8 +43,11 @@ synth: install ## Synthesize every environment (cdk-nag included) into cdk.out
 	@$(CDK) synth --quiet
 	@echo "synthesized: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
 
-test: install ## Run the whole test suite (real PostgreSQL, real cdk CLI, real boto3 over HTTP)
+test: install go-tools ## Run the whole test suite (real PostgreSQL, cdk, golang-migrate; boto3 over HTTP)
 	@$(PY) -m pytest
+
+go-tools: install ## Build the pinned Go tools the tests run (golang-migrate) into .tools/, once
+	@$(PY) -m devtools.gotools
 
 lint: synth ## ruff, mypy (strict), cfn-lint over the synthesized templates, squawk over migrations
 	@$(PY) -m ruff check .

@@ -21,10 +21,11 @@ from dbaccess.roles import RoleSet
 from dbmigrate.engine import (
     ADVISORY_LOCK_KEY,
     DEFAULT_LOCK_TIMEOUT_MS,
+    DEFAULT_LOCK_WAIT_MS,
     DEFAULT_STATEMENT_TIMEOUT_MS,
 )
 from dbmigrate.errors import db_error_text, excerpt
-from dbmigrate.state import lock_and_limit_sql
+from dbmigrate.state import LOCK_BUSY_SQLSTATE, lock_and_limit_sql
 from dbmigrate.transport import Executor, Transport
 
 log = logging.getLogger("dbaccess")
@@ -52,12 +53,13 @@ def apply(
     a later failure still rolls everything back).
     """
     limits = lock_and_limit_sql(
-        lock_key,
+        (lock_key,),
+        wait_ms=DEFAULT_LOCK_WAIT_MS,
         lock_timeout_ms=DEFAULT_LOCK_TIMEOUT_MS,
         statement_timeout_ms=DEFAULT_STATEMENT_TIMEOUT_MS,
     )
     with transport.transaction() as tx:
-        tx.execute(limits)
+        _lock(tx, limits)
         applied = plan_access(roles, read_catalog(tx, roles), require_iam=require_iam)
         for role in applied.roles:
             for change in role.changes:
@@ -68,6 +70,18 @@ def apply(
             _verify(tx, roles, require_iam)
     log.info("access: %s", applied.summary())
     return applied
+
+
+def _lock(tx: Executor, sql: str) -> None:
+    try:
+        tx.execute(sql)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) != LOCK_BUSY_SQLSTATE:
+            raise
+        raise AccessError(
+            f"a migration run holds the migration lock: gave up after waiting "
+            f"{DEFAULT_LOCK_WAIT_MS // 1000} s; run this again when it has finished"
+        ) from exc
 
 
 def _run(tx: Executor, role: RolePlan, change: Change) -> None:

@@ -75,7 +75,7 @@ class Batcher:
         self._transport = transport
         self._executor = executor
         self._planner = planner
-        self._limits = limits
+        self.limits = limits
         self._history_row = history_row
         # GUARD_FUNCTION (True), DO blocks (False), or not decided yet (None).
         self._guard_function: bool | None = None
@@ -138,13 +138,7 @@ class Batcher:
 
     def _transaction(self, step: Step, script: Script, expected: VersionState) -> list[Batched]:
         record = self._history_row(step, script.checksum, None)  # duration: the server's
-        guard = guard_sql(
-            self._limits.lock_key,
-            lock_timeout_ms=self._limits.lock_timeout_ms,
-            statement_timeout_ms=self._limits.statement_timeout_ms,
-            expected=expected,
-            function=bool(self._guard_function),
-        )
+        guard = guard_sql(self.limits, expected=expected, function=bool(self._guard_function))
         return [
             (guard, None),
             *((s.sql, None) for s in script.statements),

@@ -11,6 +11,12 @@ either tool can continue where the other stopped. What this engine adds, and why
   never apply the same migration: the second waits, sees the new version and
   moves on. A transaction-scoped lock is used because the RDS Data API pools
   sessions: a session lock would not survive from one call to the next.
+* The locks are two: golang-migrate's own key (``golang_migrate_lock_key``, for
+  this database, schema and ``schema_migrations``), then this engine's constant
+  one. Over a transport that keeps its session (psycopg) the engine also holds
+  golang-migrate's key as a session lock for the whole command, as ``migrate``
+  does; so a ``migrate up`` typed during a run waits for it, and the reverse.
+  Every wait is bounded (``lock_wait_ms``); past it, ``LockBusyError``.
 * ``schema_migrations_history`` records each applied file's sha256; a file
   edited after it was applied is refused before anything runs.
 * Files declared ``-- migrate:no-transaction`` (CREATE INDEX CONCURRENTLY...)
@@ -25,11 +31,12 @@ engine never imports pglast: the Lambda loads a precompiled bundle.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 from dbmigrate.bundle import Bundle
-from dbmigrate.errors import InvalidRequestError
+from dbmigrate.errors import InvalidRequestError, LockBusyError
 from dbmigrate.hints import DEFAULT_FORCE_HINT, DirtyHints
 from dbmigrate.planning import (
     AppliedStep,
@@ -44,14 +51,20 @@ from dbmigrate.planning import (
 from dbmigrate.state import (
     CREATE_HISTORY_TABLE,
     CREATE_VERSION_TABLE,
+    IDENTITY_SQL,
+    LOCK_BUSY_SQLSTATE,
+    VERSION_TABLE,
     HistoryRow,
     Limits,
     VersionState,
+    golang_migrate_lock_key,
     read_state,
+    session_lock_sql,
+    session_unlock_sql,
     write_state,
 )
 from dbmigrate.steps import Stepper
-from dbmigrate.transport import Executor, Transport
+from dbmigrate.transport import Executor, SessionTransport, Transport
 
 __all__ = [
     "ADVISORY_LOCK_KEY",
@@ -73,6 +86,11 @@ DEFAULT_LOCK_TIMEOUT_MS = 5_000
 """A migration waiting longer than this for a table lock gives up instead of queueing
 every application query behind its ACCESS EXCLUSIVE request."""
 
+DEFAULT_LOCK_WAIT_MS = 30_000
+"""How long a run waits for another (golang-migrate's ``migrate``, or this engine) to
+release the migration lock before giving up; twice ``migrate``'s own default of 15 s,
+and under the Data API's 45 s per call, which the wait over it must fit in."""
+
 DEFAULT_STATEMENT_TIMEOUT_MS = 40_000
 """Below the Data API's 45 s per-call cut-off: a slow statement is cancelled by PostgreSQL
 itself, the error comes back over the call and the transaction rolls back cleanly, instead
@@ -85,6 +103,7 @@ class EngineConfig:
 
     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+    lock_wait_ms: int = DEFAULT_LOCK_WAIT_MS
     lock_key: int = ADVISORY_LOCK_KEY
     applied_by: str = "dbmigrate"
     force_hint: str = DEFAULT_FORCE_HINT
@@ -95,10 +114,14 @@ class EngineConfig:
         for value in (self.lock_timeout_ms, self.statement_timeout_ms):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InvalidRequestError("timeouts must be non-negative integers (milliseconds)")
+        wait = self.lock_wait_ms
+        if not isinstance(wait, int) or isinstance(wait, bool) or wait < 1:
+            raise InvalidRequestError("lock_wait_ms must be a positive integer (milliseconds)")
         if not isinstance(self.lock_key, int) or isinstance(self.lock_key, bool):
             raise InvalidRequestError("lock_key must be an integer")
         return Limits(
             lock_key=self.lock_key,
+            lock_wait_ms=wait,
             lock_timeout_ms=self.lock_timeout_ms,
             statement_timeout_ms=self.statement_timeout_ms,
             applied_by=self.applied_by,
@@ -124,6 +147,8 @@ class Engine:
         self._stepper = Stepper(transport, self._planner, self._hints, config.limits())
         self._on_step = on_step
         self._applied_by = config.applied_by
+        self._lock_name = ""
+        """``database.schema.schema_migrations``, once the engine has read where it is."""
 
     # -- read-only commands -------------------------------------------------
 
@@ -162,12 +187,13 @@ class Engine:
         """
         if n is not None and n < 1:
             raise InvalidRequestError(f"up N needs N >= 1, got {n}")
-        start = self._prepare()
-        ahead = self._planner.ahead_message(start.version)
-        if ahead:
-            log.info(ahead)
-            return RunResult(start.version, start.version, (), ahead=True, message=ahead)
-        return self._run(start, self._planner.up_target(start.version, n), "up")
+        with self._exclusive():
+            start = self._prepare()
+            ahead = self._planner.ahead_message(start.version)
+            if ahead:
+                log.info(ahead)
+                return RunResult(start.version, start.version, (), ahead=True, message=ahead)
+            return self._run(start, self._planner.up_target(start.version, n), "up")
 
     def migrate_to_latest(self) -> RunResult:
         """``up()`` for the deployment Lambda: newest bundled version, or leave a newer database."""
@@ -177,24 +203,26 @@ class Engine:
         """Revert the last ``n`` applied migrations; all of them must have down files."""
         if n < 1:
             raise InvalidRequestError(f"down N needs N >= 1, got {n}")
-        start = self._prepare()
-        self._planner.require_known(start.version)
-        applied = [
-            v for v in self._bundle.versions if start.version is not None and v <= start.version
-        ]
-        if n > len(applied):
-            raise InvalidRequestError(
-                f"cannot go down {n}: only {len(applied)} migration(s) applied (database at "
-                f"version {show(start.version)})"
-            )
-        target = applied[-n - 1] if n < len(applied) else None
-        return self._run(start, target, "down")
+        with self._exclusive():
+            start = self._prepare()
+            self._planner.require_known(start.version)
+            applied = [
+                v for v in self._bundle.versions if start.version is not None and v <= start.version
+            ]
+            if n > len(applied):
+                raise InvalidRequestError(
+                    f"cannot go down {n}: only {len(applied)} migration(s) applied (database at "
+                    f"version {show(start.version)})"
+                )
+            target = applied[-n - 1] if n < len(applied) else None
+            return self._run(start, target, "down")
 
     def down_all(self) -> RunResult:
         """Revert every applied migration, leaving an empty ``schema_migrations``."""
-        start = self._prepare()
-        self._planner.require_known(start.version)
-        return self._run(start, None, "down")
+        with self._exclusive():
+            start = self._prepare()
+            self._planner.require_known(start.version)
+            return self._run(start, None, "down")
 
     def goto(self, version: int) -> RunResult:
         """Migrate up or down to exactly ``version``, which must be a bundled version."""
@@ -203,11 +231,12 @@ class Engine:
                 f"no migration with version {version} in the bundle; "
                 f"known versions: {versions_text(self._bundle.versions)}"
             )
-        start = self._prepare()
-        self._planner.require_known(start.version)
-        if start.version is not None and version < start.version:
-            return self._run(start, version, "down")
-        return self._run(start, version, "up")
+        with self._exclusive():
+            start = self._prepare()
+            self._planner.require_known(start.version)
+            if start.version is not None and version < start.version:
+                return self._run(start, version, "down")
+            return self._run(start, version, "up")
 
     def force(self, version: int | None) -> VersionState:
         """Record ``version`` as current and clean without running anything, as golang-migrate does.
@@ -220,6 +249,10 @@ class Engine:
             version = None
         if version is not None and self._bundle.get(version) is None:
             log.warning("forcing version %s, which no bundled migration has", version)
+        with self._exclusive():
+            return self._force(version)
+
+    def _force(self, version: int | None) -> VersionState:
         self._ensure_tables()
         migration = self._bundle.get(version) if version is not None else None
         record = HistoryRow(
@@ -236,6 +269,63 @@ class Engine:
         self._stepper.wrote(VersionState(version, dirty=False))
         log.info("forced version %s (clean)", show(version))
         return VersionState(version, dirty=False)
+
+    # -- the lock ------------------------------------------------------------------
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The command's run under the migration locks; a lock not granted in time says who.
+
+        First read where the engine is (one query per engine), to take
+        golang-migrate's key for this database, schema and table with every
+        transaction's own; on a session transport, hold it for the whole run too.
+        """
+        try:
+            if not self._lock_name:
+                self._identify()
+            limits = self._stepper.limits
+            key = limits.golang_migrate_key
+            transport = self._transport
+            if key is None or not (
+                isinstance(transport, SessionTransport) and transport.keeps_session
+            ):
+                yield
+                return
+            transport.execute(session_lock_sql(key, wait_ms=limits.lock_wait_ms))
+            try:
+                yield
+            finally:
+                self._release(key)
+        except Exception as exc:
+            if _lock_busy(exc):
+                raise LockBusyError(self._busy_message()) from exc
+            raise
+
+    def _release(self, key: int) -> None:
+        try:
+            self._transport.execute(session_unlock_sql(key))
+        except Exception as exc:  # the session is gone, and its lock with it
+            log.debug("releasing the session lock failed: %s", exc)
+
+    def _identify(self) -> None:
+        rows = self._transport.execute(IDENTITY_SQL)
+        database, schema = (str(v) if v is not None else "" for v in rows[0])
+        if not schema:
+            raise InvalidRequestError(
+                f"database {database}: no schema on the search_path to keep {VERSION_TABLE} in; "
+                "set search_path (golang-migrate refuses this too)"
+            )
+        key = golang_migrate_lock_key(database, schema)
+        self._stepper.use_limits(replace(self._stepper.limits, golang_migrate_key=key))
+        self._lock_name = f"{database}.{schema}.{VERSION_TABLE}"
+
+    def _busy_message(self) -> str:
+        seconds = self._stepper.limits.lock_wait_ms / 1000
+        return (
+            f"another migration tool holds the migration lock of {self._lock_name} "
+            f"(golang-migrate's `migrate`, or another run of this one): gave up after waiting "
+            f"{seconds:g} s; let it finish (`version` shows where it is), then run this again"
+        )
 
     # -- the step loop --------------------------------------------------------
 
@@ -276,6 +366,15 @@ class Engine:
             self._stepper.lock(tx)
             tx.execute(CREATE_VERSION_TABLE)
             tx.execute(CREATE_HISTORY_TABLE)
+
+
+def _lock_busy(exc: BaseException | None) -> bool:
+    """Whether a lock statement gave up waiting, here or as the cause of ``exc``."""
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) == LOCK_BUSY_SQLSTATE:
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def _table_exists(executor: Executor, table: str) -> bool:

@@ -82,6 +82,10 @@ class StateError(MigrationError):
     """The database's recorded state does not fit the bundle (missing version, race)."""
 
 
+class LockBusyError(MigrationError):
+    """Another migration run (golang-migrate, or this engine) held the lock past the wait."""
+
+
 class ChecksumMismatchError(MigrationError):
     """An applied migration's file changed after it was applied."""
 

@@ -12,13 +12,16 @@ sent by the engine through any ``Executor``.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 from dbmigrate.errors import StateError
 from dbmigrate.transport import Executor, Params, SqlValue
 
+VERSION_TABLE = "schema_migrations"
+
 CREATE_VERSION_TABLE = (
-    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} "
     "(version bigint not null primary key, dirty boolean not null)"
 )
 CREATE_HISTORY_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations_history (
@@ -31,6 +34,24 @@ CREATE_HISTORY_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations_history (
     duration_ms bigint NOT NULL,
     applied_by text NOT NULL
 )"""
+
+GOLANG_MIGRATE_LOCK_SALT = 1_486_364_155
+"""golang-migrate's ``advisoryLockIDSalt`` (database/util.go)."""
+
+IDENTITY_SQL = "SELECT current_database(), current_schema()"
+"""What golang-migrate's postgres driver derives its lock key from, besides the table."""
+
+
+def golang_migrate_lock_key(database: str, schema: str, table: str = VERSION_TABLE) -> int:
+    """The advisory lock key golang-migrate's postgres driver holds for a whole run.
+
+    ``database.GenerateAdvisoryLockId(db, schema, table)``: the CRC-32 (IEEE) of
+    ``schema NUL table NUL db`` times the salt, in uint32 arithmetic. Taking it
+    too makes a ``migrate`` CLI and this engine exclude each other.
+    """
+    checksum = zlib.crc32(f"{schema}\0{table}\0{database}".encode())
+    return (checksum * GOLANG_MIGRATE_LOCK_SALT) % 2**32
+
 
 READ_STATE_SQL = "SELECT version, dirty FROM schema_migrations LIMIT 1"
 
@@ -59,12 +80,25 @@ _DELETE_OTHERS_CTE = "d AS (DELETE FROM schema_migrations WHERE version <> :vers
 
 @dataclass(frozen=True)
 class Limits:
-    """The advisory lock key and the per-transaction timeouts, validated by the engine."""
+    """The advisory locks, how long to wait for them, and the per-transaction timeouts.
+
+    Validated by the engine. ``golang_migrate_key`` is None until the engine has
+    read which database and schema it is in (``IDENTITY_SQL``).
+    """
 
     lock_key: int
+    lock_wait_ms: int
     lock_timeout_ms: int
     statement_timeout_ms: int
     applied_by: str
+    golang_migrate_key: int | None = None
+
+    @property
+    def lock_keys(self) -> tuple[int, ...]:
+        """golang-migrate's key first, then this engine's: every runner takes them in this order."""
+        if self.golang_migrate_key is None:
+            return (self.lock_key,)
+        return (self.golang_migrate_key, self.lock_key)
 
 
 @dataclass(frozen=True)
@@ -142,33 +176,114 @@ def write_state(
     executor.execute(sql, params)
 
 
-def lock_sql(key: int) -> str:
-    """The advisory lock alone: the same constant text every time (one prepared statement)."""
-    return f"SELECT 1 FROM pg_advisory_xact_lock({int(key)})"
+LOCK_BUSY_SQLSTATE = "DMG02"
+"""Raised by the lock statements when a lock was not granted within the wait."""
+
+_TAKE_LOCKS = f"""
+    PERFORM set_config('lock_timeout', lock_wait_ms::text, true);
+    BEGIN
+        FOREACH lock_key IN ARRAY lock_keys LOOP
+            PERFORM pg_advisory_xact_lock(lock_key);
+        END LOOP;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'advisory lock % not granted within % ms', lock_key, lock_wait_ms
+            USING ERRCODE = '{LOCK_BUSY_SQLSTATE}';
+    END;
+    PERFORM set_config('lock_timeout', lock_timeout_ms::text, true),
+            set_config('statement_timeout', statement_timeout_ms::text, true);"""
+"""PL/pgSQL: the transaction-scoped locks, in order, each waited for at most
+``lock_wait_ms`` (lock_timeout covers advisory locks too), then the timeouts the
+rest of the transaction runs under. set_config(..., true) is SET LOCAL: both end
+with the transaction, as the locks do."""
+
+_LOCK_DECLARATIONS = """
+    lock_key bigint;"""
+
+_LOCK_PARAMETERS = (
+    ("lock_keys", "bigint[]"),
+    ("lock_wait_ms", "bigint"),
+    ("lock_timeout_ms", "bigint"),
+    ("statement_timeout_ms", "bigint"),
+)
 
 
-def lock_and_limit_sql(key: int, *, lock_timeout_ms: int, statement_timeout_ms: int) -> str:
-    """The lock, then the timeouts for the rest of the transaction.
-
-    The lock comes from FROM, so it is held before the target list sets the
-    timeouts: waiting for another runner is not cut short by lock_timeout.
-    set_config(..., true) is SET LOCAL: both end with the transaction, as the lock does.
-    """
-    return (
-        f"SELECT set_config('lock_timeout', '{int(lock_timeout_ms)}', true), "
-        f"set_config('statement_timeout', '{int(statement_timeout_ms)}', true) "
-        f"FROM pg_advisory_xact_lock({int(key)})"
+def _constants(parameters: tuple[tuple[str, str], ...], values: tuple[str, ...]) -> str:
+    return "".join(
+        f"\n    {name} constant {kind} := {value};"
+        for (name, kind), value in zip(parameters, values, strict=True)
     )
 
 
-_GUARD_DECLARATIONS = """
+def _lock_values(
+    keys: tuple[int, ...], *, wait_ms: int, lock_timeout_ms: int, statement_timeout_ms: int
+) -> tuple[str, ...]:
+    """The lock parameters as SQL literals; only validated integers are inlined."""
+    array = f"ARRAY[{', '.join(str(int(k)) for k in keys)}]::bigint[]"
+    return (array, str(int(wait_ms)), str(int(lock_timeout_ms)), str(int(statement_timeout_ms)))
+
+
+def lock_and_limit_sql(
+    keys: tuple[int, ...], *, wait_ms: int, lock_timeout_ms: int, statement_timeout_ms: int
+) -> str:
+    """One statement opening a transaction: the locks (bounded wait), then the timeouts.
+
+    A ``DO`` block, so that the steps run in order: the wait for the locks is
+    bounded by ``wait_ms``, not by the shorter ``lock_timeout`` meant for table
+    locks. A lock not granted in time raises SQLSTATE ``LOCK_BUSY_SQLSTATE``.
+    """
+    values = _lock_values(
+        keys,
+        wait_ms=wait_ms,
+        lock_timeout_ms=lock_timeout_ms,
+        statement_timeout_ms=statement_timeout_ms,
+    )
+    return (
+        f"DO $dbmigrate$\nDECLARE{_constants(_LOCK_PARAMETERS, values)}{_LOCK_DECLARATIONS}"
+        f"\nBEGIN{_TAKE_LOCKS}\nEND\n$dbmigrate$"
+    )
+
+
+def limits_lock_sql(limits: Limits) -> str:
+    """``lock_and_limit_sql`` for these limits."""
+    return lock_and_limit_sql(
+        limits.lock_keys,
+        wait_ms=limits.lock_wait_ms,
+        lock_timeout_ms=limits.lock_timeout_ms,
+        statement_timeout_ms=limits.statement_timeout_ms,
+    )
+
+
+def session_lock_sql(key: int, *, wait_ms: int) -> str:
+    """golang-migrate's lock as golang-migrate takes it: a session lock, for a whole run.
+
+    Sent in autocommit: the lock outlives the statement's transaction, the wait
+    bound (SET LOCAL) does not. Raises ``LOCK_BUSY_SQLSTATE`` like the others.
+    """
+    return (
+        "DO $dbmigrate$\nBEGIN\n"
+        f"    PERFORM set_config('lock_timeout', '{int(wait_ms)}', true);\n"
+        f"    PERFORM pg_advisory_lock({int(key)});\n"
+        "EXCEPTION WHEN lock_not_available THEN\n"
+        f"    RAISE EXCEPTION 'advisory lock {int(key)} not granted within {int(wait_ms)} ms'\n"
+        f"        USING ERRCODE = '{LOCK_BUSY_SQLSTATE}';\n"
+        "END\n$dbmigrate$"
+    )
+
+
+def session_unlock_sql(key: int) -> str:
+    return f"SELECT pg_advisory_unlock({int(key)})"
+
+
+_GUARD_DECLARATIONS = (
+    _LOCK_DECLARATIONS
+    + """
     found_version bigint;
     found_dirty boolean;"""
-_GUARD_STATEMENTS = f"""
-    PERFORM pg_advisory_xact_lock(lock_key);
-    PERFORM set_config('lock_timeout', lock_timeout_ms::text, true),
-            set_config('statement_timeout', statement_timeout_ms::text, true),
-            set_config('{STARTED_SETTING}', clock_timestamp()::text, true);
+)
+_GUARD_STATEMENTS = (
+    _TAKE_LOCKS
+    + f"""
+    PERFORM set_config('{STARTED_SETTING}', clock_timestamp()::text, true);
     SELECT version, dirty INTO found_version, found_dirty FROM schema_migrations LIMIT 1;
     IF coalesce(found_version, -1) <> want_version
             OR coalesce(found_dirty, false) <> want_dirty THEN
@@ -176,10 +291,9 @@ _GUARD_STATEMENTS = f"""
             coalesce(found_version, -1), coalesce(found_dirty, false)
             USING ERRCODE = '{STALE_STATE_SQLSTATE}';
     END IF;"""
+)
 _GUARD_PARAMETERS = (
-    ("lock_key", "bigint"),
-    ("lock_timeout_ms", "bigint"),
-    ("statement_timeout_ms", "bigint"),
+    *_LOCK_PARAMETERS,
     ("want_version", "bigint"),
     ("want_dirty", "boolean"),
 )
@@ -200,40 +314,32 @@ CREATE_GUARD_FUNCTION_SQL = (
 )
 
 
-def guard_sql(
-    key: int,
-    *,
-    lock_timeout_ms: int,
-    statement_timeout_ms: int,
-    expected: VersionState,
-    function: bool = False,
-) -> str:
-    """One statement opening a file's transaction in a batch: lock, timeouts, state check.
+def guard_sql(limits: Limits, *, expected: VersionState, function: bool = False) -> str:
+    """One statement opening a file's transaction in a batch: locks, timeouts, state check.
 
-    It takes the lock, sets the timeouts as ``lock_and_limit_sql`` does, notes when
-    it got the lock, then reads the state; if it is not ``expected`` it raises
-    SQLSTATE ``STALE_STATE_SQLSTATE``, before the file's first statement runs.
-    PL/pgSQL reads with a new snapshot per statement, so the read sees what a
-    runner that held the lock committed. ``function``: call ``GUARD_FUNCTION``
-    (created by ``CREATE_GUARD_FUNCTION_SQL``) rather than send the same code as a
-    ``DO`` block. Only validated integers are inlined.
+    It takes the locks and sets the timeouts as ``lock_and_limit_sql`` does, notes
+    when it got the locks, then reads the state; if it is not ``expected`` it
+    raises SQLSTATE ``STALE_STATE_SQLSTATE``, before the file's first statement
+    runs. PL/pgSQL reads with a new snapshot per statement, so the read sees what
+    a runner that held the lock committed. ``function``: call ``GUARD_FUNCTION``
+    (created by ``CREATE_GUARD_FUNCTION_SQL``) rather than send the same code as
+    a ``DO`` block. Only validated integers are inlined.
     """
     values = (
-        int(key),
-        int(lock_timeout_ms),
-        int(statement_timeout_ms),
-        -1 if expected.version is None else int(expected.version),
+        *_lock_values(
+            limits.lock_keys,
+            wait_ms=limits.lock_wait_ms,
+            lock_timeout_ms=limits.lock_timeout_ms,
+            statement_timeout_ms=limits.statement_timeout_ms,
+        ),
+        str(-1 if expected.version is None else int(expected.version)),
         "true" if expected.dirty else "false",
     )
     if function:
-        return f"SELECT {GUARD_FUNCTION}({', '.join(str(v) for v in values)})"
-    constants = "".join(
-        f"\n    {name} constant {kind} := {value};"
-        for (name, kind), value in zip(_GUARD_PARAMETERS, values, strict=True)
-    )
+        return f"SELECT {GUARD_FUNCTION}({', '.join(values)})"
     return (
-        f"DO $dbmigrate$\nDECLARE{constants}{_GUARD_DECLARATIONS}\nBEGIN{_GUARD_STATEMENTS}"
-        "\nEND\n$dbmigrate$"
+        f"DO $dbmigrate$\nDECLARE{_constants(_GUARD_PARAMETERS, values)}{_GUARD_DECLARATIONS}"
+        f"\nBEGIN{_GUARD_STATEMENTS}\nEND\n$dbmigrate$"
     )
 
 

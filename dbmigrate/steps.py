@@ -38,13 +38,13 @@ from dbmigrate.hints import DirtyHints
 from dbmigrate.model import Script
 from dbmigrate.planning import AppliedStep, Direction, Planner, Step, show
 from dbmigrate.state import (
+    LOCK_BUSY_SQLSTATE,
     STALE_STATE_SQLSTATE,
     HistoryRow,
     Limits,
     VersionState,
     as_version,
-    lock_and_limit_sql,
-    lock_sql,
+    limits_lock_sql,
     read_state,
     write_state,
 )
@@ -73,6 +73,7 @@ class Stepper:
         self._planner = planner
         self._hints = hints
         self._limits = limits
+        self._lock_sql = limits_lock_sql(limits)
         # Checksums of applied versions up to here match the bundle: checked by this runner
         # or written by it. A locked read finding the version this runner left sends no
         # checksum query; one finding a version another runner applied since checks only
@@ -83,14 +84,20 @@ class Stepper:
         self.known: VersionState | None = None
         # A batch's failing file, located, to raise once the files it committed are reported.
         self._failed: StatementError | None = None
-        self._lock_sql = lock_sql(limits.lock_key)
-        self._lock_and_limit_sql = lock_and_limit_sql(
-            limits.lock_key,
-            lock_timeout_ms=limits.lock_timeout_ms,
-            statement_timeout_ms=limits.statement_timeout_ms,
-        )
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    def use_limits(self, limits: Limits) -> None:
+        """From now on, lock and limit as ``limits`` say (the engine adds golang-migrate's key)."""
+        self._limits = limits
+        self._lock_sql = limits_lock_sql(limits)
+        if self._batcher is not None:
+            self._batcher.limits = limits
 
     def lock(self, executor: Executor) -> None:
+        """Open a transaction's work: the advisory locks (bounded wait), then the timeouts."""
         executor.execute(self._lock_sql)
 
     def advance(self, target: int | None, direction: Direction) -> list[AppliedStep]:
@@ -185,9 +192,15 @@ class Stepper:
         failure = outcome.failure
         if failure is None:
             return applied
-        if getattr(failure, "sqlstate", None) == STALE_STATE_SQLSTATE:
+        sqlstate = getattr(failure, "sqlstate", None)
+        if sqlstate == STALE_STATE_SQLSTATE:
             log.info("the recorded state moved (another runner): re-reading it under the lock")
             self.known = None
+            return applied
+        if sqlstate == LOCK_BUSY_SQLSTATE:
+            if not applied:
+                raise failure  # the engine says who holds the lock
+            self.known = None  # the locked way waits for it again
             return applied
         step, script = files[len(applied)]
         before = files[len(applied) - 1][0].version_after if applied else known.version
@@ -215,7 +228,7 @@ class Stepper:
         """
         try:
             with self._transport.transaction() as tx:
-                tx.execute(self._lock_and_limit_sql)
+                self.lock(tx)
                 if read_state(tx) == VersionState(before, dirty=False):
                     self._execute_statements(tx, script, step, before, long_running=False)
                 raise _RollBackError
@@ -244,7 +257,7 @@ class Stepper:
         state, step = self.known, None
         try:
             with self._transport.transaction() as tx:
-                tx.execute(self._lock_and_limit_sql)
+                self.lock(tx)
                 # Its own statement, after the lock: a statement's snapshot predates its
                 # lock wait, so reading in the lock statement could see a stale version.
                 state = self.known = read_state(tx)

@@ -71,6 +71,18 @@ class BatchTransport(Protocol):
     ) -> list[str]: ...
 
 
+@runtime_checkable
+class SessionTransport(Protocol):
+    """Optional: a transport whose every call runs on the same database session.
+
+    Then a session-level advisory lock taken by one call is still held by the
+    next, as golang-migrate holds its lock for a whole run (psycopg's single
+    connection; not the Data API, which pools sessions between calls).
+    """
+
+    keeps_session: bool
+
+
 class Transport(Executor, Protocol):
     """A connection that can also open transactions.
 

@@ -236,7 +236,9 @@ class _ConnectionExecutor:
 
 
 class PsycopgTransport(_ConnectionExecutor):
-    """A ``Transport`` owning one autocommit psycopg connection."""
+    """A ``Transport`` owning one autocommit psycopg connection (a ``SessionTransport``)."""
+
+    keeps_session = True
 
     @classmethod
     def connect(

@@ -41,6 +41,13 @@ def engine(url: str, directory: Path = MIGRATIONS, **config: Any) -> Iterator[En
         yield Engine(transport, compile_directory(directory), config=EngineConfig(**config))
 
 
+class PerTransactionLockTransport(PsycopgTransport):
+    """psycopg, locking as over the Data API: per transaction only, no session lock for the
+    run, so that another runner can go between two of its files."""
+
+    keeps_session = False
+
+
 def query(url: str, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
     """Run one statement on a fresh autocommit connection and return its rows (if any)."""
     with psycopg.connect(url, autocommit=True) as conn:

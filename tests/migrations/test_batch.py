@@ -324,8 +324,9 @@ def test_batches_respect_the_file_and_size_limits(
 def test_another_runner_moving_the_state_mid_batch_stops_it_at_the_next_file(
     tmp_path: Path, fresh_db_url: str
 ) -> None:
-    """While this runner's first file holds the lock, "another runner" queues for it, gets
-    it when that file commits, and records versions 2 and 3. The guard of this runner's
+    """While this runner's first file holds the lock, an older runner (see
+    ``_older_runner_applies``) queues for it, gets it when that file commits, and records
+    versions 2 and 3. The guard of this runner's
     second file, next in the same request, sees that: nothing more of the request runs,
     and the runner re-reads the state under the lock and goes on from version 3."""
     write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);\nSELECT pg_sleep(0.5);\n")
@@ -337,18 +338,8 @@ def test_another_runner_moving_the_state_mid_batch_stops_it_at_the_next_file(
     def another_runner() -> None:
         try:
             with psycopg.connect(fresh_db_url, autocommit=True) as conn:
-                executor = PsycopgTransport(conn)
                 _wait_for_the_lock_held_by(conn, "pg_sleep(0.5)")  # this runner's first file
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
-                    conn.execute("CREATE TABLE b (id int); CREATE TABLE c (id int)")
-                    for version in (2, 3):
-                        migration = bundle.get(version)
-                        assert migration is not None and migration.up is not None
-                        row = HistoryRow(
-                            version, migration.name, "up", migration.up.checksum, 1, "other"
-                        )
-                        write_state(executor, version, dirty=False, record=row)
+                _older_runner_applies(conn, bundle, {2: "b", 3: "c"})
         except BaseException as exc:
             errors.append(exc)
 
@@ -366,6 +357,24 @@ def test_another_runner_moving_the_state_mid_batch_stops_it_at_the_next_file(
         fresh_db_url, "SELECT applied_by FROM schema_migrations_history WHERE version = 2"
     ) == [("other",)]
     assert state(fresh_db_url) == [(5, False)]
+
+
+def _older_runner_applies(
+    conn: psycopg.Connection[Any], bundle: Any, tables_by_version: dict[int, str]
+) -> None:
+    """A runner that takes only this engine's own key, as releases before golang-migrate's
+    key did (say, the previous Lambda during a deploy), applies these versions: the only
+    kind of runner that can still move the state in the middle of a psycopg run, which
+    holds golang-migrate's key for the whole of it."""
+    executor = PsycopgTransport(conn)  # sets the isolation level: not inside the transaction
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+        for version, table in tables_by_version.items():
+            conn.execute(f"CREATE TABLE {table} (id int)")
+            migration = bundle.get(version)
+            assert migration is not None and migration.up is not None
+            row = HistoryRow(version, migration.name, "up", migration.up.checksum, 1, "other")
+            write_state(executor, version, dirty=False, record=row)
 
 
 def _wait_for_the_lock_held_by(conn: psycopg.Connection[Any], marker: str) -> None:
@@ -480,17 +489,20 @@ def test_history_duration_is_measured_by_the_server(tmp_path: Path, fresh_db_url
 def test_a_runner_whose_state_moved_rereads_it_and_applies_nothing_twice(
     tmp_path: Path, fresh_db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another runner commits between two of this runner's requests: the guard at the head
+    """An older runner (see ``_older_runner_applies``) commits between two of this runner's
+    requests: the guard at the head
     of the next request finds the version moved, that request runs nothing, and the runner
     re-reads the state under the lock and carries on from there."""
     monkeypatch.setattr(batching, "BATCH_MAX_FILES", 1)  # a request per file: on_step between
     for version, table in enumerate(("a", "b", "c", "d", "e"), start=1):
         write(tmp_path, f"{version:06d}_{table}.up.sql", f"CREATE TABLE {table} (id int);")
 
+    bundle = compile_directory(tmp_path)
+
     def another_runner_moves_on(step: AppliedStep) -> None:
         if step.version == 1:
-            with engine(fresh_db_url, tmp_path) as other:
-                assert other.up(2).applied_versions == (2, 3)
+            with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+                _older_runner_applies(conn, bundle, {2: "b", 3: "c"})
 
     transport, me = run_up(fresh_db_url, tmp_path, on_step=another_runner_moves_on)
     with transport:

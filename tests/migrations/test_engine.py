@@ -25,6 +25,7 @@ from dbmigrate.transport import Executor, Params, Row
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from tests.migrations._helpers import (
     MIGRATIONS,
+    PerTransactionLockTransport,
     copy_standard,
     engine,
     history,
@@ -428,7 +429,10 @@ def test_each_file_costs_three_bookkeeping_statements(fresh_db_url: str) -> None
 def test_versions_another_runner_applied_meanwhile_are_checked(
     tmp_path: Path, fresh_db_url: str
 ) -> None:
-    """A runner whose locked read finds a version it did not write checks the checksums."""
+    """A runner whose locked read finds a version it did not write checks the checksums.
+
+    Another runner can go between two files of a run that locks per transaction (the
+    Data API's way)."""
     mine, theirs = copy_standard(tmp_path / "mine"), copy_standard(tmp_path / "theirs")
     edited = theirs / "000002_add_updated_at_trigger.up.sql"
     edited.write_text(edited.read_text() + "\n-- edited\n")
@@ -438,7 +442,7 @@ def test_versions_another_runner_applied_meanwhile_are_checked(
             with engine(fresh_db_url, theirs) as other:
                 assert other.up().applied_versions == (2, 3, 4)
 
-    with PsycopgTransport.connect(fresh_db_url) as transport:
+    with PerTransactionLockTransport.connect(fresh_db_url) as transport:
         me = Engine(transport, compile_directory(mine), on_step=other_runner_moves_on)
         with pytest.raises(ChecksumMismatchError, match="000002_add_updated_at_trigger"):
             me.up()
