@@ -10,6 +10,11 @@ from __future__ import annotations
 from dbmigrate.model import Migration
 from dbmigrate.planning import Direction, Planner
 
+DIRTY_CAUSE = (
+    "a migration run outside a transaction stopped midway: a -- migrate:no-transaction file, "
+    "or any file under golang-migrate's `migrate`"
+)
+
 DEFAULT_FORCE_HINT = "python -m ops migrate force {version}"
 
 
@@ -24,8 +29,8 @@ class DirtyHints:
         """The refusal, with the exact command to run; ``rerun`` when the failed file is known."""
         shown = -1 if version is None else version
         text = (
-            f"database is dirty at version {shown} (a non-transactional migration failed "
-            f"midway): fix the schema by hand, then run `{self.force(shown)}`"
+            f"database is dirty at version {shown} ({DIRTY_CAUSE}): fix the schema by hand, "
+            f"then run `{self.force(shown)}`"
         )
         hints = [rerun] if rerun else self._rerun_guesses(version)
         if hints:
@@ -44,13 +49,17 @@ class DirtyHints:
         return self._force_hint.format(version=version)
 
     def _rerun_guesses(self, version: int | None) -> list[str]:
-        """Which non-transactional file can have left ``version`` dirty, and how to re-run it."""
+        """Which file can have left ``version`` dirty, and how to re-run it.
+
+        Any file: this engine leaves only no-transaction files dirty, but
+        golang-migrate runs every file outside a transaction.
+        """
         bundle = self._planner.bundle
         guesses = []
         migration = bundle.get(version) if version is not None else None
-        if migration is not None and not migration.up.transactional:
+        if migration is not None:
             guesses.append(self.rerun(migration, "up"))
         later = [m for m in bundle.migrations if version is None or m.version > version]
-        if later and later[0].down is not None and not later[0].down.transactional:
+        if later and later[0].down is not None:
             guesses.append(self.rerun(later[0], "down"))
         return guesses

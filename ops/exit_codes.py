@@ -16,6 +16,9 @@ NOT_FOUND = 6
 """Not there: stack not deployed in that region, unknown job, table, cluster or recovery point."""
 UNHEALTHY = 7
 """``status``: an alarm in ALARM, a dirty schema, a backup older than allowed, a failed stack."""
+LOCKED = 8
+"""``migrate``: another migration run (golang-migrate's ``migrate``, or this engine) held the
+migration lock for longer than ``--lock-wait``."""
 INTERRUPTED = 130
 
 HELP = """\
@@ -29,5 +32,7 @@ exit codes:
   5    AWS credentials missing or expired, or access denied (the missing action is named)
   6    not found: stack not deployed in that region, unknown job, table, cluster, backup
   7    status: not healthy (an alarm in ALARM, a dirty schema, a backup too old, ...)
+  8    migrate: another migration run (golang-migrate's `migrate`, or this one) held the
+       migration lock past --lock-wait; nothing was applied while waiting
   130  interrupted (Ctrl-C)
 """

@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.moto_server",
     "tests.fixtures.app_roles",
     "tests.fixtures.backup_api",
+    "tests.fixtures.golang_migrate",
 ]
 
 

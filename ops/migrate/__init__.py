@@ -18,6 +18,9 @@ from typing import Any
 from ops import options
 
 DEFAULT_DIR = "migrations"
+DEFAULT_LOCK_WAIT_SECONDS = 30
+DATA_API_MAX_LOCK_WAIT_SECONDS = 40
+"""The wait is one Data API call, which the service cuts at 45 s."""
 
 
 def register(groups: Any) -> None:
@@ -70,6 +73,15 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     parser.add_argument(
         "--dir", default=default(DEFAULT_DIR), help=f"migrations directory (default: {DEFAULT_DIR})"
+    )
+    parser.add_argument(
+        "--lock-wait",
+        type=options.at_least(1),
+        default=default(DEFAULT_LOCK_WAIT_SECONDS),
+        metavar="SECONDS",
+        help="how long to wait for another migration run (golang-migrate's `migrate`, or this "
+        f"one) to release the migration lock before giving up with exit 8 (default: "
+        f"{DEFAULT_LOCK_WAIT_SECONDS}; at most {DATA_API_MAX_LOCK_WAIT_SECONDS} with --env)",
     )
     parser.add_argument(
         "--no-cache",

@@ -29,6 +29,7 @@ from dbmigrate.errors import (
     DirtyDatabaseError,
     InvalidConnectionStringError,
     InvalidRequestError,
+    LockBusyError,
     MigrationError,
     MigrationSourceError,
     db_error_text,
@@ -37,6 +38,7 @@ from dbmigrate.source import create_migration
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from ops import exit_codes, report
 from ops.database import owner_url
+from ops.migrate import DATA_API_MAX_LOCK_WAIT_SECONDS
 from ops.errors import OpsError
 
 _INTERRUPTED = (
@@ -83,17 +85,25 @@ def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
         return {"created": [str(up), str(down)]}, f"created {up}\ncreated {down}", exit_codes.OK
     url = owner_url(args)
     bundle = _compile(Path(args.dir), cached=not args.no_cache)
+    lock_wait_ms = args.lock_wait * 1000
     if url is None:
+        if args.lock_wait > DATA_API_MAX_LOCK_WAIT_SECONDS:
+            raise InvalidRequestError(
+                f"--lock-wait {args.lock_wait}: with --env the wait is one Data API call, "
+                f"which ends at 45 s: use at most {DATA_API_MAX_LOCK_WAIT_SECONDS}"
+            )
         # Here, not at the top: boto3 and botocore, which only --env needs.
         from ops.data_api import data_api_transport  # noqa: PLC0415
 
         config = EngineConfig(
-            applied_by=f"{_applied_by()} via data-api", force_hint=_env_force_hint(args)
+            applied_by=f"{_applied_by()} via data-api",
+            force_hint=_env_force_hint(args),
+            lock_wait_ms=lock_wait_ms,
         )
         with data_api_transport(args, label="migrate") as data_api:
             engine = Engine(data_api, bundle, config=config, on_step=_log_applied)
             return _COMMANDS[args.command](engine, args)
-    config = EngineConfig(applied_by=_applied_by())
+    config = EngineConfig(applied_by=_applied_by(), lock_wait_ms=lock_wait_ms)
     with PsycopgTransport.connect(url) as transport:
         engine = Engine(transport, bundle, config=config, on_step=_log_applied)
         return _COMMANDS[args.command](engine, args)
@@ -172,6 +182,8 @@ _COMMANDS: dict[str, Callable[[Engine, argparse.Namespace], tuple[dict[str, Any]
 def _exit_code(exc: MigrationError) -> int:
     if isinstance(exc, DirtyDatabaseError):
         return exit_codes.DIRTY
+    if isinstance(exc, LockBusyError):
+        return exit_codes.LOCKED
     if isinstance(exc, _USAGE_ERRORS):
         return exit_codes.USAGE
     return exit_codes.ERROR

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +16,7 @@ import psycopg
 from dbmigrate.compile import compile_directory
 from dbmigrate.engine import Engine, EngineConfig
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
+from ops.database import URL_VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]
 MIGRATIONS = REPO / "migrations"
@@ -70,3 +74,39 @@ def history(url: str) -> list[tuple[Any, ...]]:
 def tables(url: str) -> set[str]:
     rows = query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     return {r[0] for r in rows}
+
+
+def without_urls() -> dict[str, str]:
+    """This process's environment without any database URL a developer's shell may hold."""
+    return {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
+
+
+def cli(
+    *args: str, url: str | None = None, env_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = without_urls()
+    if env_url is not None:
+        env["DATABASE_URL"] = env_url
+    command = [sys.executable, "-m", "ops", "migrate", *args]
+    if url is not None:
+        command += ["--database-url", url]
+    return subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def schema_dump(pg_dump: str, url: str, *, exclude: tuple[str, ...] = ()) -> str:
+    """``pg_dump --schema-only`` of ``url``, without the lines that differ on every run."""
+    command = [pg_dump, "--schema-only", "--no-owner", "-d", url]
+    for table in exclude:
+        command += ["--exclude-table", table]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    # Recent pg_dump brackets the script with \restrict <random key> lines.
+    return "\n".join(line for line in out.splitlines() if "restrict " not in line[:12])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,36 +12,20 @@ from typing import Any
 
 import pytest
 
-from ops.database import URL_VARIABLES
-from tests.migrations._helpers import REPO, copy_standard, history, query, state, write
+from dbmigrate.hints import DIRTY_CAUSE
+from tests.migrations._helpers import (
+    REPO,
+    cli,
+    copy_standard,
+    history,
+    one_error_line,
+    query,
+    state,
+    without_urls,
+    write,
+)
 
 NO_TX = "-- migrate:no-transaction\n"
-
-
-def without_urls() -> dict[str, str]:
-    """This process's environment without any database URL a developer's shell may hold."""
-    return {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
-
-
-def cli(
-    *args: str, url: str | None = None, env_url: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = without_urls()
-    if env_url is not None:
-        env["DATABASE_URL"] = env_url
-    command = [sys.executable, "-m", "ops", "migrate", *args]
-    if url is not None:
-        command += ["--database-url", url]
-    return subprocess.run(
-        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_up_json_then_version_and_plan(fresh_db_url: str) -> None:
@@ -179,7 +162,7 @@ def test_dirty_database_exits_3_until_forced(tmp_path: Path, fresh_db_url: str) 
     refused = cli("up", "--dir", str(tmp_path), url=fresh_db_url)
     assert refused.returncode == 3
     assert one_error_line(refused) == (
-        "error: database is dirty at version 2 (a non-transactional migration failed midway): "
+        "error: database is dirty at version 2 (" + DIRTY_CAUSE + "): "
         "fix the schema by hand, then run `python -m ops migrate force 2` (or `python -m ops "
         "migrate force 1` to re-run 000002_i.up.sql)"
     )

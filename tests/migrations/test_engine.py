@@ -21,6 +21,7 @@ from dbmigrate.errors import (
     StateError,
     StatementError,
 )
+from dbmigrate.hints import DIRTY_CAUSE
 from dbmigrate.transport import Executor, Params, Row
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from tests.migrations._helpers import (
@@ -315,14 +316,14 @@ def test_dirty_database_is_refused_until_forced(tmp_path: Path, fresh_db_url: st
         'column "y" does not exist'
     )
     assert failure.endswith(
-        "database is dirty at version 2 (a non-transactional migration failed midway): fix the "
+        "database is dirty at version 2 (" + DIRTY_CAUSE + "): fix the "
         "schema by hand, then run `python -m ops migrate force 2` (or `python -m ops migrate "
         "force 1` to re-run 000002_idx.up.sql)"
     )
     assert state(fresh_db_url) == [(2, True)]
 
     refusal = (
-        "database is dirty at version 2 (a non-transactional migration failed midway): fix the "
+        "database is dirty at version 2 (" + DIRTY_CAUSE + "): fix the "
         "schema by hand, then run `python -m ops migrate force 2` (or `python -m ops migrate "
         "force 1` to re-run 000002_idx.up.sql)"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +11,7 @@ from psycopg import errors
 
 from devtools.postgres import Server as PostgresServer
 from tests.fixtures.postgres import new_database
-from tests.migrations._helpers import engine, query, tables
+from tests.migrations._helpers import engine, query, schema_dump, tables
 
 STANDARDS_EMAIL_REGEX = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$"
 
@@ -163,14 +162,7 @@ def test_down_all_then_up_restores_the_same_schema(
     fresh_db_url: str, postgres_server: PostgresServer
 ) -> None:
     def dump() -> str:
-        out = subprocess.run(
-            [postgres_server.tool("pg_dump"), "--schema-only", "--no-owner", "-d", fresh_db_url],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        # Recent pg_dump brackets the script with \restrict <random key> lines.
-        return "\n".join(line for line in out.splitlines() if "restrict " not in line[:12])
+        return schema_dump(postgres_server.tool("pg_dump"), fresh_db_url)
 
     with engine(fresh_db_url) as e:
         e.up()

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from dbmigrate.hints import DIRTY_CAUSE
 from devtools.postgres import Server as PostgresServer
 from ops.database import URL_VARIABLES
 from tests.fixtures.data_api import DataApiEndpoint
@@ -230,7 +231,7 @@ def test_dirty_database_names_the_env_force_command_and_force_clears_it(
     version = cli.run("version", "--env", ENV, "--dir", str(tmp_path))
     assert (version.returncode, version.stdout) == (3, "2 (dirty)\n")
     assert one_error_line(version) == (
-        "error: database is dirty at version 2 (a non-transactional migration failed midway): "
+        "error: database is dirty at version 2 (" + DIRTY_CAUSE + "): "
         "fix the schema by hand, then run `python -m ops migrate force 2 --env dev` (or "
         "`python -m ops migrate force 1 --env dev` to re-run 000002_i.up.sql)"
     )
