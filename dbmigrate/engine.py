@@ -11,10 +11,10 @@ either tool can continue where the other stopped. What this engine adds, and why
   never apply the same migration: the second waits, sees the new version and
   moves on. A transaction-scoped lock is used because the RDS Data API pools
   sessions: a session lock would not survive from one call to the next.
-* The locks are two: golang-migrate's own key (``golang_migrate_lock_key``, for
-  this database, schema and ``schema_migrations``), then this engine's constant
-  one. Over a transport that keeps its session (psycopg) the engine also holds
-  golang-migrate's key as a session lock for the whole command, as ``migrate``
+* The locks are golang-migrate's keys (``golang_migrate_lock_keys``, for this
+  database, schema and ``schema_migrations``), then this engine's constant one.
+  Over a transport that keeps its session (psycopg) the engine also holds
+  golang-migrate's keys as session locks for the whole command, as ``migrate``
   does; so a ``migrate up`` typed during a run waits for it, and the reverse.
   Every wait is bounded (``lock_wait_ms``); past it, ``LockBusyError``.
 * ``schema_migrations_history`` records each applied file's sha256; a file
@@ -57,7 +57,7 @@ from dbmigrate.state import (
     HistoryRow,
     Limits,
     VersionState,
-    golang_migrate_lock_key,
+    golang_migrate_lock_keys,
     read_state,
     session_lock_sql,
     session_unlock_sql,
@@ -277,33 +277,31 @@ class Engine:
         """The command's run under the migration locks; a lock not granted in time says who.
 
         First read where the engine is (one query per engine), to take
-        golang-migrate's key for this database, schema and table with every
-        transaction's own; on a session transport, hold it for the whole run too.
+        golang-migrate's keys for this database, schema and table with every
+        transaction's own; on a session transport, hold them for the whole run too.
         """
         try:
             if not self._lock_name:
                 self._identify()
             limits = self._stepper.limits
-            key = limits.golang_migrate_key
+            keys = limits.golang_migrate_keys
             transport = self._transport
-            if key is None or not (
-                isinstance(transport, SessionTransport) and transport.keeps_session
-            ):
+            if not (isinstance(transport, SessionTransport) and transport.keeps_session):
                 yield
                 return
-            transport.execute(session_lock_sql(key, wait_ms=limits.lock_wait_ms))
+            transport.execute(session_lock_sql(keys, wait_ms=limits.lock_wait_ms))
             try:
                 yield
             finally:
-                self._release(key)
+                self._release(keys)
         except Exception as exc:
             if _lock_busy(exc):
                 raise LockBusyError(self._busy_message()) from exc
             raise
 
-    def _release(self, key: int) -> None:
+    def _release(self, keys: tuple[int, ...]) -> None:
         try:
-            self._transport.execute(session_unlock_sql(key))
+            self._transport.execute(session_unlock_sql(keys))
         except Exception as exc:  # the session is gone, and its lock with it
             log.debug("releasing the session lock failed: %s", exc)
 
@@ -315,8 +313,8 @@ class Engine:
                 f"database {database}: no schema on the search_path to keep {VERSION_TABLE} in; "
                 "set search_path (golang-migrate refuses this too)"
             )
-        key = golang_migrate_lock_key(database, schema)
-        self._stepper.use_limits(replace(self._stepper.limits, golang_migrate_key=key))
+        keys = golang_migrate_lock_keys(database, schema)
+        self._stepper.use_limits(replace(self._stepper.limits, golang_migrate_keys=keys))
         self._lock_name = f"{database}.{schema}.{VERSION_TABLE}"
 
     def _busy_message(self) -> str:

@@ -43,14 +43,26 @@ IDENTITY_SQL = "SELECT current_database(), current_schema()"
 
 
 def golang_migrate_lock_key(database: str, schema: str, table: str = VERSION_TABLE) -> int:
-    """The advisory lock key golang-migrate's postgres driver holds for a whole run.
+    """An advisory lock key as golang-migrate's postgres driver derives it.
 
     ``database.GenerateAdvisoryLockId(db, schema, table)``: the CRC-32 (IEEE) of
-    ``schema NUL table NUL db`` times the salt, in uint32 arithmetic. Taking it
-    too makes a ``migrate`` CLI and this engine exclude each other.
+    ``schema NUL table NUL db`` times the salt, in uint32 arithmetic.
     """
     checksum = zlib.crc32(f"{schema}\0{table}\0{database}".encode())
     return (checksum * GOLANG_MIGRATE_LOCK_SALT) % 2**32
+
+
+def golang_migrate_lock_keys(database: str, schema: str) -> tuple[int, int]:
+    """Both keys a golang-migrate run on this database and schema may hold.
+
+    The ``migrate`` CLI names the database by its URL's path, leading slash
+    included (``/app`` for ``postgres://host/app``: measured in pg_locks, v4.20.1);
+    a URL without a path, and programs that pass golang-migrate a connection,
+    use ``current_database()`` (``app``). Taking both excludes either.
+    """
+    return golang_migrate_lock_key(f"/{database}", schema), golang_migrate_lock_key(
+        database, schema
+    )
 
 
 READ_STATE_SQL = "SELECT version, dirty FROM schema_migrations LIMIT 1"
@@ -82,7 +94,7 @@ _DELETE_OTHERS_CTE = "d AS (DELETE FROM schema_migrations WHERE version <> :vers
 class Limits:
     """The advisory locks, how long to wait for them, and the per-transaction timeouts.
 
-    Validated by the engine. ``golang_migrate_key`` is None until the engine has
+    Validated by the engine. ``golang_migrate_keys`` is empty until the engine has
     read which database and schema it is in (``IDENTITY_SQL``).
     """
 
@@ -91,14 +103,12 @@ class Limits:
     lock_timeout_ms: int
     statement_timeout_ms: int
     applied_by: str
-    golang_migrate_key: int | None = None
+    golang_migrate_keys: tuple[int, ...] = ()
 
     @property
     def lock_keys(self) -> tuple[int, ...]:
-        """golang-migrate's key first, then this engine's: every runner takes them in this order."""
-        if self.golang_migrate_key is None:
-            return (self.lock_key,)
-        return (self.golang_migrate_key, self.lock_key)
+        """golang-migrate's keys first, then this engine's: every runner takes them in order."""
+        return (*self.golang_migrate_keys, self.lock_key)
 
 
 @dataclass(frozen=True)
@@ -253,25 +263,25 @@ def limits_lock_sql(limits: Limits) -> str:
     )
 
 
-def session_lock_sql(key: int, *, wait_ms: int) -> str:
-    """golang-migrate's lock as golang-migrate takes it: a session lock, for a whole run.
+def session_lock_sql(keys: tuple[int, ...], *, wait_ms: int) -> str:
+    """golang-migrate's locks as golang-migrate takes them: session locks, for a whole run.
 
-    Sent in autocommit: the lock outlives the statement's transaction, the wait
+    Sent in autocommit: the locks outlive the statement's transaction, the wait
     bound (SET LOCAL) does not. Raises ``LOCK_BUSY_SQLSTATE`` like the others.
     """
+    locks = "".join(f"\n    PERFORM pg_advisory_lock({int(key)});" for key in keys)
     return (
         "DO $dbmigrate$\nBEGIN\n"
-        f"    PERFORM set_config('lock_timeout', '{int(wait_ms)}', true);\n"
-        f"    PERFORM pg_advisory_lock({int(key)});\n"
+        f"    PERFORM set_config('lock_timeout', '{int(wait_ms)}', true);{locks}\n"
         "EXCEPTION WHEN lock_not_available THEN\n"
-        f"    RAISE EXCEPTION 'advisory lock {int(key)} not granted within {int(wait_ms)} ms'\n"
+        f"    RAISE EXCEPTION 'advisory lock not granted within {int(wait_ms)} ms'\n"
         f"        USING ERRCODE = '{LOCK_BUSY_SQLSTATE}';\n"
         "END\n$dbmigrate$"
     )
 
 
-def session_unlock_sql(key: int) -> str:
-    return f"SELECT pg_advisory_unlock({int(key)})"
+def session_unlock_sql(keys: tuple[int, ...]) -> str:
+    return "SELECT " + ", ".join(f"pg_advisory_unlock({int(key)})" for key in keys)
 
 
 _GUARD_DECLARATIONS = (
