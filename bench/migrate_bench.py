@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Migration benchmark: 500 generated migrations applied by dbmigrate, dbmate and plain psql.
+"""Migration benchmark: 500 generated migrations by dbmigrate, golang-migrate, dbmate and psql.
 
 Every run starts on a freshly created database and is checked afterwards (500
 tables, every index and added column, the recorded version), so a tool that
@@ -12,11 +12,13 @@ Contenders, all applying the same statements:
 * dbmigrate CLI: ``python -m ops migrate up`` as a subprocess, what a user runs,
   twice: as usual (files unchanged since the last command come from the compile
   cache, warmed by the warm-up round) and with ``--no-cache`` (every file parsed);
+* golang-migrate's CLI (``migrate up``, the tool the database standards name: the
+  pinned build from ``devtools.gotools``), from the very same directory;
 * dbmate (the pinned npm package), from an equivalent dbmate-format directory;
 * the floor: ``psql -f`` of every up statement concatenated into one file.
 
-Goals, printed and never asserted: no slower than dbmate, and within 2x of the
-psql floor, judged for the engine in-process (what the issue names) and for the
+Goals, printed and never asserted: no slower than golang-migrate and dbmate, and
+within 2x of the psql floor, judged for the engine in-process (what the issue names) and for the
 CLI (the stricter, like-for-like reading: the others are whole processes too).
 Each migration tool's fixed cost (the same command again on the up-to-date
 database) and its cost per migration are printed too. Also reports the migration
@@ -24,8 +26,8 @@ Lambda's import time and its asset's size (as ``make synth`` last staged it),
 and profiles one engine run (statements sent, cProfile) when a goal is missed.
 
 Run: ``.venv/bin/python bench/migrate_bench.py [--rounds 5] [--profile always]``
-(installs the pinned dbmate into .bench-tools/ on first run; needs PostgreSQL server
-binaries, or ``--database-url``).
+(installs the pinned dbmate into .bench-tools/ and builds golang-migrate into .tools/
+on first run, which needs Go; needs PostgreSQL server binaries, or ``--database-url``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from dbmigrate.compile import compile_directory  # noqa: E402
 from dbmigrate.engine import Engine  # noqa: E402
 from dbmigrate.transport import Batched, Executor, Params, Row  # noqa: E402
 from dbmigrate.transports.psycopg_transport import PsycopgTransport  # noqa: E402
+from devtools.gotools import GOLANG_MIGRATE, ensure  # noqa: E402
 from devtools.postgres import Server, throwaway_server  # noqa: E402
 
 DBMATE_VERSION = "2.36.0"
@@ -74,6 +77,7 @@ RUNNER_BUNDLE = Path("migration_runner") / "bundle.json"
 FALLBACK_MODULES = ("dbmigrate.engine", "dbmigrate.bundle", "dbmigrate.transports.data_api")
 
 GOAL_VS_DBMATE = 1.0
+GOAL_VS_GOLANG_MIGRATE = 1.0
 GOAL_VS_PSQL = 2.0
 
 
@@ -293,8 +297,17 @@ def tool_env(scratch: Path) -> dict[str, str]:
     return env
 
 
-def make_tools(workload: Workload, server: Server, scratch: Path) -> list[Tool]:
+def make_tools(
+    workload: Workload, server: Server, scratch: Path, golang_migrate: Path
+) -> list[Tool]:
     env, psql = tool_env(scratch), server.tool("psql")
+
+    def migrate(url: str) -> Timing:
+        # lib/pq, like dbmate's, asks for TLS unless told not to.
+        database = dbmate_url(url)
+        path = str(workload.golang_dir)
+        return run_command([str(golang_migrate), "-path", path, "-database", database, "up"],
+                           cwd=scratch, env=env)  # fmt: skip
 
     def cli(url: str) -> list[str]:
         return [sys.executable, "-m", "ops", "migrate", "up", "--database-url", url]
@@ -334,6 +347,13 @@ def make_tools(workload: Workload, server: Server, scratch: Path) -> list[Tool]:
             lambda url: run_command(
                 [*cli(url), "--dir", str(workload.golang_dir), "--no-cache"], cwd=ROOT, env=env
             ),
+        ),
+        Tool(
+            "migrate",
+            "golang-migrate: migrate -path DIR -database URL up",
+            migrate,
+            "dbmigrate",
+            migrate,
         ),
         Tool(
             "dbmate",
@@ -586,7 +606,8 @@ def report(
     medians = {k: statistics.median(t["total"] for t in v) for k, v in results.items()}
     medians["apply"] = statistics.median(t["apply"] for t in results["engine"])
     per = medians["cli"] / workload.count * 1000
-    print(f"\n  per migration: dbmigrate CLI {per:.2f} ms, dbmate "
+    print(f"\n  per migration: dbmigrate CLI {per:.2f} ms, golang-migrate "
+          f"{medians['migrate'] / workload.count * 1000:.2f} ms, dbmate "
           f"{medians['dbmate'] / workload.count * 1000:.2f} ms, psql "
           f"{medians['psql'] / workload.count * 1000:.2f} ms")  # fmt: skip
     report_fixed_costs(tools, results, workload)
@@ -622,6 +643,8 @@ def ratios(medians: dict[str, float]) -> dict[str, bool]:
     the CLI also pays Python's start-up and psycopg's import (see the fixed costs).
     """
     lines = [
+        ("dbmigrate in-process / golang-migrate", medians["engine"] / medians["migrate"], "engine"),
+        ("dbmigrate CLI / golang-migrate", medians["cli"] / medians["migrate"], "cli"),
         ("dbmigrate in-process / dbmate", medians["engine"] / medians["dbmate"], "engine"),
         ("dbmigrate in-process / psql floor", medians["engine"] / medians["psql"], "engine"),
         ("dbmigrate CLI / dbmate", medians["cli"] / medians["dbmate"], "cli"),
@@ -629,6 +652,7 @@ def ratios(medians: dict[str, float]) -> dict[str, bool]:
         ("dbmigrate CLI --no-cache / dbmate", medians["cli-cold"] / medians["dbmate"], None),
         ("dbmigrate CLI --no-cache / psql floor", medians["cli-cold"] / medians["psql"], None),
         ("dbmigrate apply only / psql floor", medians["apply"] / medians["psql"], None),
+        ("golang-migrate / psql floor", medians["migrate"] / medians["psql"], None),
         ("dbmate / psql floor", medians["dbmate"] / medians["psql"], None),
     ]
     print(f"\n  {'ratio of medians':<44} {'ratio':>8}   goal")
@@ -637,7 +661,13 @@ def ratios(medians: dict[str, float]) -> dict[str, bool]:
         if judged is None:
             verdict = "(information)"
         else:
-            goal = GOAL_VS_DBMATE if label.endswith("dbmate") else GOAL_VS_PSQL
+            goal = (
+                GOAL_VS_PSQL
+                if label.endswith("psql floor")
+                else GOAL_VS_GOLANG_MIGRATE
+                if label.endswith("golang-migrate")
+                else GOAL_VS_DBMATE
+            )
             ok = value <= goal
             met[judged] &= ok
             verdict = f"<= {goal:.2f}x  {'met' if ok else 'MISSED'}"
@@ -728,24 +758,28 @@ def main() -> int:
     if args.rounds < 1 or args.migrations < 2:
         parser.error("--rounds must be >= 1 and --migrations >= 2")
     install_dbmate()
+    golang_migrate = ensure(GOLANG_MIGRATE)
     with (
         tempfile.TemporaryDirectory(prefix="migrate-bench-") as tmp,
         throwaway_server(args.database_url, durable=args.durable, parent=_ram(args)) as server,
     ):
         workload = generate(Path(tmp), args.migrations)
-        tools = make_tools(workload, server, Path(tmp))
+        tools = make_tools(workload, server, Path(tmp), golang_migrate)
         print(
             f"Migration benchmark: {workload.count} migrations ({workload.statements} statements, "
             f"{workload.count} tables, {workload.indexes} indexes, {workload.rows} rows), "
             f"{args.rounds} rounds after {args.warmup} warm-up, a fresh database per run"
         )
         print(f"  server: {server.description}")
-        print(f"  {_version([str(DBMATE), '--version'])}; {_version([server.tool('psql'), '-V'])}; "
+        print(f"  golang-migrate {GOLANG_MIGRATE.version}; "
+              f"{_version([str(DBMATE), '--version'])}; {_version([server.tool('psql'), '-V'])}; "
               f"Python {platform.python_version()}; {os.cpu_count()} CPUs")  # fmt: skip
         results = run_rounds(tools, server, workload, args.rounds, args.warmup)
         medians = report(tools, results, workload)
         met = ratios(medians)
-        goals = f"no slower than dbmate, within {GOAL_VS_PSQL:.0f}x of the psql floor"
+        goals = (
+            f"no slower than golang-migrate or dbmate, within {GOAL_VS_PSQL:.0f}x of the psql floor"
+        )
         print()
         for key, who in (("engine", "the engine in-process"), ("cli", "the CLI process")):
             print(f"  goals ({goals}), {who}: {'met' if met[key] else 'MISSED'}")

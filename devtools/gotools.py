@@ -142,8 +142,11 @@ def main() -> int:
         except GoToolUnavailableError as error:
             in_ci = os.environ.get("CI", "").lower() == "true"
             outcome = "fail (CI=true)" if in_ci else "are skipped (they fail under CI=true)"
-            print(f"{'error' if in_ci else 'warning'}: {error}; the tests that run "
-                  f"{tool.name} {outcome}", file=sys.stderr)
+            print(
+                f"{'error' if in_ci else 'warning'}: {error}; the tests that run "
+                f"{tool.name} {outcome}",
+                file=sys.stderr,
+            )
             if in_ci:
                 return 1
     return 0

@@ -34,7 +34,7 @@ from dbaccess.errors import AccessError
 from dbaccess.roles import RoleSet
 from dbmigrate.bundle import Bundle
 from dbmigrate.engine import AppliedStep, Engine, EngineConfig, RunResult
-from dbmigrate.errors import DirtyDatabaseError, MigrationError, one_line
+from dbmigrate.errors import DirtyDatabaseError, LockBusyError, MigrationError, one_line
 from dbmigrate.transport import Transport
 
 from .access import failure_reason as access_failure_reason
@@ -57,7 +57,9 @@ MAX_TIMEOUT_MS = 2_147_483_647
 """PostgreSQL's largest lock_timeout / statement_timeout (INT_MAX milliseconds)."""
 
 REQUIRED = ("ClusterArn", "SecretArn", "Database", "TargetVersion", "BundleChecksum")
-OPTIONAL_TIMEOUTS = ("LockTimeoutMs", "StatementTimeoutMs")
+OPTIONAL_TIMEOUTS = ("LockTimeoutMs", "StatementTimeoutMs", "LockWaitMs")
+MAX_LOCK_WAIT_MS = 40_000
+"""The wait for the migration lock is one Data API call, which the service ends at 45 s."""
 ENVIRONMENT = "Environment"
 """Optional: templates synthesized before it existed (a rollback Update) do not send it."""
 
@@ -92,6 +94,8 @@ class Properties:
     bundle_checksum: str
     lock_timeout_ms: int | None = None
     statement_timeout_ms: int | None = None
+    lock_wait_ms: int | None = None
+    """How long to wait for another migration run (golang-migrate's ``migrate``) to finish."""
     environment: str | None = None
     """The stack's environment name (``dev``), for the operator's ``--env``."""
     roles: RoleSet | None = None
@@ -152,6 +156,9 @@ def parse_properties(raw: object) -> Properties:
     problems: list[str] = []
     text = {name: _required_text(values, name, problems) for name in REQUIRED}
     timeouts = {name: _optional_timeout(values, name, problems) for name in OPTIONAL_TIMEOUTS}
+    wait = timeouts["LockWaitMs"]
+    if wait is not None and not 1 <= wait <= MAX_LOCK_WAIT_MS:
+        problems.append(f"LockWaitMs must be 1..{MAX_LOCK_WAIT_MS} (one Data API call)")
     environment = {ENVIRONMENT: str(values.get(ENVIRONMENT) or "").strip()}
     _check_format(text, "ClusterArn", _CLUSTER_ARN, "an Aurora cluster ARN", problems)
     _check_format(text, "SecretArn", _SECRET_ARN, "a Secrets Manager secret ARN", problems)
@@ -169,6 +176,7 @@ def parse_properties(raw: object) -> Properties:
         bundle_checksum=text["BundleChecksum"],
         lock_timeout_ms=timeouts["LockTimeoutMs"],
         statement_timeout_ms=timeouts["StatementTimeoutMs"],
+        lock_wait_ms=wait,
         environment=environment[ENVIRONMENT] or None,
         roles=roles,
     )
@@ -209,6 +217,7 @@ def engine_config(event: Mapping[str, Any], props: Properties) -> EngineConfig:
     return EngineConfig(
         lock_timeout_ms=_first_set(props.lock_timeout_ms, defaults.lock_timeout_ms),
         statement_timeout_ms=_first_set(props.statement_timeout_ms, defaults.statement_timeout_ms),
+        lock_wait_ms=_first_set(props.lock_wait_ms, defaults.lock_wait_ms),
         applied_by=_applied_by(event),
         force_hint=force_hint(props),
     )
@@ -252,7 +261,10 @@ def failure_reason(exc: BaseException, engine: Engine, hint: str) -> str:
     guessed, unless the error itself already says it is dirty.
     """
     detail = str(exc) if isinstance(exc, MigrationError) else f"{type(exc).__name__}: {exc}"
-    tail = "" if isinstance(exc, DirtyDatabaseError) else _state_after_failure(engine, hint)
+    # A lock not granted: the state belongs to the run holding it (golang-migrate marks its
+    # file dirty while it runs); reading it back would tell the operator to force it.
+    settled = not isinstance(exc, DirtyDatabaseError | LockBusyError)
+    tail = _state_after_failure(engine, hint) if settled else ""
     return fit_reason("schema migration failed: ", detail, tail)
 
 

@@ -38,8 +38,8 @@ from dbmigrate.source import create_migration
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from ops import exit_codes, report
 from ops.database import owner_url
-from ops.migrate import DATA_API_MAX_LOCK_WAIT_SECONDS
 from ops.errors import OpsError
+from ops.migrate import DATA_API_MAX_LOCK_WAIT_SECONDS
 
 _INTERRUPTED = (
     "interrupted: the file that was running was rolled back (each file is all or nothing), files "

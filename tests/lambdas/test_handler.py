@@ -4,6 +4,7 @@ Data API emulator -> PostgreSQL, checked afterwards on a direct connection."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from dbaccess.roles import RoleSet
 from lambdas.migration_runner import handler
 from lambdas.migration_runner.runner import MAX_REASON_BYTES, DeploymentError
+from tests.fixtures.golang_migrate import GolangMigrate
 from tests.lambdas._support import (
     LambdaContextStub,
     copy_repo_migrations,
@@ -304,3 +306,43 @@ END $$;
     response = handler.on_event(create_event(props), CONTEXT)
 
     assert response["Data"]["Version"] == "2"
+
+
+def test_a_deploy_during_a_migrate_run_fails_naming_the_lock_and_applies_nothing(
+    lambda_env: LambdaEnv, tmp_path: Path, golang_migrate: GolangMigrate
+) -> None:
+    """A person's ``migrate up`` holds golang-migrate's lock: the runner waits LockWaitMs,
+    then fails the deploy saying who holds it, with nothing of its own applied."""
+    directory = _two_file_dir(tmp_path, "SELECT 1;")
+    slow = tmp_path / "slow"
+    write_migration(slow, "000001_first.up.sql", "SELECT pg_sleep(30);")
+    bundle = write_bundle(directory, lambda_env.bundle_file)
+    holder = golang_migrate.start(lambda_env.db_url, slow, "up")
+    try:
+        _wait_for_migrate_lock(lambda_env.db_url)
+        props = properties(lambda_env.endpoint, bundle, LockWaitMs="500")
+        reason = _fails(create_event(props))
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert reason.startswith("schema migration failed: another migration tool holds the migration ")
+    assert (
+        "(golang-migrate's `migrate`, or another run of this one): gave up after waiting 0.5 s"
+        in (reason)
+    )
+    # migrate's own run is mid-file (dirty): the reason must not tell anyone to force it.
+    assert "DIRTY" not in reason and "force" not in reason
+    assert reason.endswith("let it finish (`version` shows where it is), then run this again")
+    assert "a" not in tables(lambda_env.db_url)
+
+
+def _wait_for_migrate_lock(url: str) -> None:
+    """Until a session without application_name (lib/pq, golang-migrate) holds an advisory lock."""
+    deadline = time.monotonic() + 15
+    sql = (
+        "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid) "
+        "WHERE locktype = 'advisory' AND granted AND application_name = ''"
+    )
+    while query(url, sql) != [(1,)]:
+        assert time.monotonic() < deadline, "golang-migrate never took its lock"
+        time.sleep(0.02)

@@ -96,6 +96,7 @@ def test_every_property_problem_is_reported_at_once(
         BundleChecksum="abc",
         LockTimeoutMs="-5",
         StatementTimeoutMs="1.5",
+        LockWaitMs="45000",
         Environment="dev; rm -rf /",
     )
     del props["Database"]
@@ -107,6 +108,7 @@ def test_every_property_problem_is_reported_at_once(
         "invalid custom resource properties: Database is missing; "
         "LockTimeoutMs must be a whole number of milliseconds (0..2147483647); "
         "StatementTimeoutMs must be a whole number of milliseconds (0..2147483647); "
+        "LockWaitMs must be 1..40000 (one Data API call); "
         "ClusterArn must be an Aurora cluster ARN, "
         "got 'arn:aws:rds:us-east-1:123456789012:db:an-instance'; "
         "SecretArn must be a Secrets Manager secret ARN, got 'my-secret'; "
@@ -125,6 +127,7 @@ def test_properties_are_parsed_with_region_cluster_and_timeouts(
         ClusterArn="arn:aws-cn:rds:cn-north-1:123456789012:cluster:app-data",
         LockTimeoutMs="250",
         StatementTimeoutMs="",
+        LockWaitMs="2500",
     )
 
     props = runner.parse_properties(raw)
@@ -132,6 +135,7 @@ def test_properties_are_parsed_with_region_cluster_and_timeouts(
 
     assert (props.region, props.cluster_name) == ("cn-north-1", "app-data")
     assert (config.lock_timeout_ms, config.statement_timeout_ms) == (250, 40_000)
+    assert config.lock_wait_ms == 2500
     assert config.applied_by == "cloudformation:AppData-dev/MigrationRunnerSchemaMigrations5A1C2D3E"
     assert props.environment == "dev"
     assert config.force_hint.format(version=3) == (

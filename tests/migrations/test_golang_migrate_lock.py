@@ -27,6 +27,7 @@ from tests.fixtures.data_api import DataApiEndpoint
 from tests.fixtures.golang_migrate import GolangMigrate
 from tests.fixtures.postgres import new_database
 from tests.migrations._helpers import (
+    MIGRATIONS,
     REPO,
     cli,
     one_error_line,
@@ -382,3 +383,15 @@ def test_migrate_runs_a_multi_statement_no_transaction_file_as_one_transaction_a
     assert cli("force", "1", "--dir", str(tmp_path), url=fresh_db_url).returncode == 0
     assert cli("up", "--dir", str(tmp_path), url=fresh_db_url).returncode == 0
     assert query(fresh_db_url, "SELECT count(*) FROM pg_indexes WHERE tablename = 't'") == [(2,)]
+
+
+def test_migrates_multi_statement_mode_splits_on_every_semicolon_so_it_is_no_way_out(
+    golang_migrate: GolangMigrate, fresh_db_url: str
+) -> None:
+    """``x-multi-statement=true`` splits on every ``;``, in comments and dollar-quoted bodies
+    too: the standards' very first migration is cut at a semicolon in a comment."""
+    failed = golang_migrate.run(f"{fresh_db_url}?x-multi-statement=true", MIGRATIONS, "up")
+    assert failed.returncode == 1
+    assert "syntax error at end of input" in failed.stderr
+    assert "The standards wrote the TLD class as [A-Z|a-z];" in failed.stderr
+    assert state(fresh_db_url) == [(1, True)]
