@@ -275,6 +275,12 @@ def test_env_and_a_database_url_together_or_neither_are_usage_errors(
     region_alone = cli.run("version", "--region", "eu-west-1", "--database-url", fresh_db_url)
     assert region_alone.returncode == 2
     assert one_error_line(region_alone) == "error: --region applies only with --env"
+    too_long = cli.run("up", "--env", ENV, "--lock-wait", "41")
+    assert too_long.returncode == 2
+    assert one_error_line(too_long) == (
+        "error: --lock-wait 41: with --env the wait is one Data API call, which ends at 45 s: "
+        "use at most 40"
+    )
     assert tables(fresh_db_url) == set()  # nothing ran
 
 
