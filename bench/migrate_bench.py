@@ -350,7 +350,7 @@ def make_tools(
         ),
         Tool(
             "migrate",
-            "golang-migrate: migrate -path DIR -database URL up",
+            "golang-migrate v4.20.1: migrate up",
             migrate,
             "dbmigrate",
             migrate,
