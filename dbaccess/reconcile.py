@@ -25,7 +25,7 @@ from dbmigrate.engine import (
     DEFAULT_STATEMENT_TIMEOUT_MS,
 )
 from dbmigrate.errors import db_error_text, excerpt
-from dbmigrate.state import LOCK_BUSY_SQLSTATE, lock_and_limit_sql
+from dbmigrate.locks import BUSY_SQLSTATE, Limits, transaction_lock_sql
 from dbmigrate.transport import Executor, Transport
 
 log = logging.getLogger("dbaccess")
@@ -52,11 +52,14 @@ def apply(
     ``on_role`` hears of each role once its statements ran (before the commit:
     a later failure still rolls everything back).
     """
-    limits = lock_and_limit_sql(
-        (lock_key,),
-        wait_ms=DEFAULT_LOCK_WAIT_MS,
-        lock_timeout_ms=DEFAULT_LOCK_TIMEOUT_MS,
-        statement_timeout_ms=DEFAULT_STATEMENT_TIMEOUT_MS,
+    limits = transaction_lock_sql(
+        Limits(
+            lock_key=lock_key,
+            lock_wait_ms=DEFAULT_LOCK_WAIT_MS,
+            lock_timeout_ms=DEFAULT_LOCK_TIMEOUT_MS,
+            statement_timeout_ms=DEFAULT_STATEMENT_TIMEOUT_MS,
+            applied_by="dbaccess",
+        )
     )
     with transport.transaction() as tx:
         _lock(tx, limits)
@@ -76,7 +79,7 @@ def _lock(tx: Executor, sql: str) -> None:
     try:
         tx.execute(sql)
     except Exception as exc:
-        if getattr(exc, "sqlstate", None) != LOCK_BUSY_SQLSTATE:
+        if getattr(exc, "sqlstate", None) != BUSY_SQLSTATE:
             raise
         raise AccessError(
             f"a migration run holds the migration lock: gave up after waiting "

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dbmigrate.errors import ConnectError, db_error_text
+from dbmigrate.locks import Limits
 from dbmigrate.model import Script
 from dbmigrate.planning import Direction, Planner, Step
 from dbmigrate.state import (
@@ -24,7 +25,6 @@ from dbmigrate.state import (
     GUARD_FUNCTION,
     SERVER_DURATION_SQL,
     HistoryRow,
-    Limits,
     VersionState,
     guard_sql,
     write_state_sql,

@@ -11,12 +11,12 @@ either tool can continue where the other stopped. What this engine adds, and why
   never apply the same migration: the second waits, sees the new version and
   moves on. A transaction-scoped lock is used because the RDS Data API pools
   sessions: a session lock would not survive from one call to the next.
-* The locks are golang-migrate's keys (``golang_migrate_lock_keys``, for this
-  database, schema and ``schema_migrations``), then this engine's constant one.
+* The locks are golang-migrate's keys for this database, schema and
+  ``schema_migrations``, then this engine's constant one (``dbmigrate.locks``).
   Over a transport that keeps its session (psycopg) the engine also holds
-  golang-migrate's keys as session locks for the whole command, as ``migrate``
-  does; so a ``migrate up`` typed during a run waits for it, and the reverse.
-  Every wait is bounded (``lock_wait_ms``); past it, ``LockBusyError``.
+  golang-migrate's keys as session locks for the run, as ``migrate`` does; so
+  a ``migrate up`` typed during a run waits for it, and the reverse. Every wait
+  is bounded (``lock_wait_ms``); past it, ``LockBusyError``.
 * ``schema_migrations_history`` records each applied file's sha256; a file
   edited after it was applied is refused before anything runs.
 * Files declared ``-- migrate:no-transaction`` (CREATE INDEX CONCURRENTLY...)
@@ -38,6 +38,15 @@ from dataclasses import dataclass, replace
 from dbmigrate.bundle import Bundle
 from dbmigrate.errors import InvalidRequestError, LockBusyError
 from dbmigrate.hints import DEFAULT_FORCE_HINT, DirtyHints
+from dbmigrate.locks import (
+    BUSY_SQLSTATE,
+    IDENTITY_SQL,
+    Limits,
+    SessionLocks,
+    busy_message,
+    golang_migrate_lock_keys,
+    sqlstate_in_chain,
+)
 from dbmigrate.planning import (
     AppliedStep,
     Direction,
@@ -51,16 +60,10 @@ from dbmigrate.planning import (
 from dbmigrate.state import (
     CREATE_HISTORY_TABLE,
     CREATE_VERSION_TABLE,
-    IDENTITY_SQL,
-    LOCK_BUSY_SQLSTATE,
     VERSION_TABLE,
     HistoryRow,
-    Limits,
     VersionState,
-    golang_migrate_lock_keys,
     read_state,
-    session_lock_sql,
-    session_unlock_sql,
     write_state,
 )
 from dbmigrate.steps import Stepper
@@ -147,8 +150,7 @@ class Engine:
         self._stepper = Stepper(transport, self._planner, self._hints, config.limits())
         self._on_step = on_step
         self._applied_by = config.applied_by
-        self._lock_name = ""
-        """``database.schema.schema_migrations``, once the engine has read where it is."""
+        self._identified = False
 
     # -- read-only commands -------------------------------------------------
 
@@ -253,7 +255,6 @@ class Engine:
             return self._force(version)
 
     def _force(self, version: int | None) -> VersionState:
-        self._ensure_tables()
         migration = self._bundle.get(version) if version is not None else None
         record = HistoryRow(
             version=-1 if version is None else version,
@@ -263,9 +264,12 @@ class Engine:
             duration_ms=0,
             applied_by=self._applied_by,
         )
-        with self._transport.transaction() as tx:
-            self._stepper.lock(tx)
+
+        def write(tx: Executor) -> None:
+            _create_tables(tx)
             write_state(tx, version, dirty=False, record=record)
+
+        self._stepper.locked(write)
         self._stepper.wrote(VersionState(version, dirty=False))
         log.info("forced version %s (clean)", show(version))
         return VersionState(version, dirty=False)
@@ -274,38 +278,46 @@ class Engine:
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
-        """The command's run under the migration locks; a lock not granted in time says who.
-
-        First read where the engine is (one query per engine), to take
-        golang-migrate's keys for this database, schema and table with every
-        transaction's own; on a session transport, hold them for the whole run too.
-        """
-        try:
-            if not self._lock_name:
+        """The command's run under the migration locks (``dbmigrate.locks``)."""
+        with self._busy_said():
+            if not self._identified:
                 self._identify()
-            limits = self._stepper.limits
-            keys = limits.golang_migrate_keys
-            transport = self._transport
-            if not (isinstance(transport, SessionTransport) and transport.keeps_session):
+            with self._session_locks():
                 yield
-                return
-            transport.execute(session_lock_sql(keys, wait_ms=limits.lock_wait_ms))
-            try:
-                yield
-            finally:
-                self._release(keys)
+
+    @contextmanager
+    def _busy_said(self) -> Iterator[None]:
+        """This engine's own key not granted in time (raised in SQL): say who holds it."""
+        try:
+            yield
+        except LockBusyError:
+            raise
         except Exception as exc:
-            if _lock_busy(exc):
-                raise LockBusyError(self._busy_message()) from exc
+            if sqlstate_in_chain(exc) == BUSY_SQLSTATE:
+                raise LockBusyError(busy_message(self._stepper.limits)) from exc
             raise
 
-    def _release(self, keys: tuple[int, ...]) -> None:
+    @contextmanager
+    def _session_locks(self) -> Iterator[None]:
+        """On a transport that keeps its session, golang-migrate's keys for the whole run."""
+        transport = self._transport
+        if not (isinstance(transport, SessionTransport) and transport.keeps_session):
+            yield
+            return
+        locks = SessionLocks(transport, self._stepper.limits)
+        self._stepper.session_locks = locks
         try:
-            self._transport.execute(session_unlock_sql(keys))
-        except Exception as exc:  # the session is gone, and its lock with it
-            log.debug("releasing the session lock failed: %s", exc)
+            locks.acquire()
+            yield
+        finally:
+            self._stepper.session_locks = None
+            try:
+                locks.release()
+            except Exception as exc:  # the session is gone, and its locks with it
+                log.warning("releasing golang-migrate's locks failed: %s", exc)
 
     def _identify(self) -> None:
+        """Read the database and schema: golang-migrate's keys derive from them."""
         rows = self._transport.execute(IDENTITY_SQL)
         database, schema = (str(v) if v is not None else "" for v in rows[0])
         if not schema:
@@ -313,26 +325,25 @@ class Engine:
                 f"database {database}: no schema on the search_path to keep {VERSION_TABLE} in; "
                 "set search_path (golang-migrate refuses this too)"
             )
-        keys = golang_migrate_lock_keys(database, schema)
-        self._stepper.use_limits(replace(self._stepper.limits, golang_migrate_keys=keys))
-        self._lock_name = f"{database}.{schema}.{VERSION_TABLE}"
-
-    def _busy_message(self) -> str:
-        seconds = self._stepper.limits.lock_wait_ms / 1000
-        return (
-            f"another migration tool holds the migration lock of {self._lock_name} "
-            f"(golang-migrate's `migrate`, or another run of this one): gave up after waiting "
-            f"{seconds:g} s; let it finish (`version` shows where it is), then run this again"
-        )
+        keys = golang_migrate_lock_keys(database, schema, VERSION_TABLE)
+        name = f"{database}.{schema}.{VERSION_TABLE}"
+        self._stepper.use_limits(replace(self._stepper.limits, golang_migrate_keys=keys, name=name))
+        self._identified = True
 
     # -- the step loop --------------------------------------------------------
 
     def _prepare(self) -> VersionState:
-        self._ensure_tables()
-        state = read_state(self._transport)
-        self._stepper.require_clean(state)
-        self._stepper.verify_checksums(self._transport, state.version)
-        self._stepper.known = state
+        """The tables, then the state read under the locks: a ``migrate`` mid-file holds them
+        (its dirty row then is its own, not a failure), so this never sees that row."""
+
+        def prepare(tx: Executor) -> VersionState:
+            _create_tables(tx)
+            state = read_state(tx)
+            self._stepper.require_clean(state)
+            self._stepper.verify_checksums(tx, state.version)
+            return state
+
+        state = self._stepper.known = self._stepper.locked(prepare)
         return state
 
     def _run(self, start: VersionState, target: int | None, direction: Direction) -> RunResult:
@@ -359,20 +370,10 @@ class Engine:
         log.info(message)
         return RunResult(start.version, current, tuple(applied), message=message)
 
-    def _ensure_tables(self) -> None:
-        with self._transport.transaction() as tx:
-            self._stepper.lock(tx)
-            tx.execute(CREATE_VERSION_TABLE)
-            tx.execute(CREATE_HISTORY_TABLE)
 
-
-def _lock_busy(exc: BaseException | None) -> bool:
-    """Whether a lock statement gave up waiting, here or as the cause of ``exc``."""
-    while exc is not None:
-        if getattr(exc, "sqlstate", None) == LOCK_BUSY_SQLSTATE:
-            return True
-        exc = exc.__cause__
-    return False
+def _create_tables(tx: Executor) -> None:
+    tx.execute(CREATE_VERSION_TABLE)
+    tx.execute(CREATE_HISTORY_TABLE)
 
 
 def _table_exists(executor: Executor, table: str) -> bool:

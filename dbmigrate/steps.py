@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import TypeVar
 
 from dbmigrate.batch import Batcher, log_applying
 from dbmigrate.errors import (
     ChecksumMismatchError,
     DirtyDatabaseError,
     DirtyStatementError,
+    LockBusyError,
     MigrationError,
     StateError,
     StatementError,
@@ -35,22 +40,28 @@ from dbmigrate.errors import (
     excerpt,
 )
 from dbmigrate.hints import DirtyHints
+from dbmigrate.locks import (
+    BUSY_SQLSTATE,
+    HELD_SQLSTATE,
+    Limits,
+    SessionLocks,
+    in_locked_transaction,
+)
 from dbmigrate.model import Script
 from dbmigrate.planning import AppliedStep, Direction, Planner, Step, show
 from dbmigrate.state import (
-    LOCK_BUSY_SQLSTATE,
     STALE_STATE_SQLSTATE,
     HistoryRow,
-    Limits,
     VersionState,
     as_version,
-    limits_lock_sql,
     read_state,
     write_state,
 )
 from dbmigrate.transport import BatchTransport, Executor, Transport
 
 log = logging.getLogger("dbmigrate")
+
+T = TypeVar("T")
 
 
 class _RollBackError(Exception):
@@ -73,7 +84,6 @@ class Stepper:
         self._planner = planner
         self._hints = hints
         self._limits = limits
-        self._lock_sql = limits_lock_sql(limits)
         # Checksums of applied versions up to here match the bundle: checked by this runner
         # or written by it. A locked read finding the version this runner left sends no
         # checksum query; one finding a version another runner applied since checks only
@@ -84,21 +94,24 @@ class Stepper:
         self.known: VersionState | None = None
         # A batch's failing file, located, to raise once the files it committed are reported.
         self._failed: StatementError | None = None
+        # golang-migrate's keys held for the whole run (psycopg): let go around the statements
+        # of a no-transaction file (see dbmigrate.locks). Set by the engine.
+        self.session_locks: SessionLocks | None = None
 
     @property
     def limits(self) -> Limits:
+        """The locks and timeouts every transaction of this run opens with."""
         return self._limits
 
     def use_limits(self, limits: Limits) -> None:
-        """From now on, lock and limit as ``limits`` say (the engine adds golang-migrate's key)."""
+        """From now on, lock as ``limits`` say (the engine adds golang-migrate's keys)."""
         self._limits = limits
-        self._lock_sql = limits_lock_sql(limits)
         if self._batcher is not None:
             self._batcher.limits = limits
 
-    def lock(self, executor: Executor) -> None:
-        """Open a transaction's work: the advisory locks (bounded wait), then the timeouts."""
-        executor.execute(self._lock_sql)
+    def locked(self, body: Callable[[Executor], T]) -> T:
+        """``body`` in a transaction under the migration locks (``dbmigrate.locks``)."""
+        return in_locked_transaction(self._transport.transaction, self._limits, body)
 
     def advance(self, target: int | None, direction: Direction) -> list[AppliedStep]:
         """Take the next step(s) toward ``target``; [] when there."""
@@ -197,10 +210,8 @@ class Stepper:
             log.info("the recorded state moved (another runner): re-reading it under the lock")
             self.known = None
             return applied
-        if sqlstate == LOCK_BUSY_SQLSTATE:
-            if not applied:
-                raise failure  # the engine says who holds the lock
-            self.known = None  # the locked way waits for it again
+        if sqlstate in (HELD_SQLSTATE, BUSY_SQLSTATE):
+            self.known = None  # the locked way waits for the lock, bounded
             return applied
         step, script = files[len(applied)]
         before = files[len(applied) - 1][0].version_after if applied else known.version
@@ -226,12 +237,14 @@ class Stepper:
         does not fail (a failure at commit, or one that depends on timing), the
         original error is reported for the file as a whole.
         """
+
+        def rerun(tx: Executor) -> None:
+            if read_state(tx) == VersionState(before, dirty=False):
+                self._execute_statements(tx, script, step, before, long_running=False)
+            raise _RollBackError
+
         try:
-            with self._transport.transaction() as tx:
-                self.lock(tx)
-                if read_state(tx) == VersionState(before, dirty=False):
-                    self._execute_statements(tx, script, step, before, long_running=False)
-                raise _RollBackError
+            self.locked(rerun)
         except StatementError as located:
             return located
         except _RollBackError:
@@ -253,45 +266,51 @@ class Stepper:
         The loop never turns around: if another runner already went past the
         target, this one stops.
         """
-        committing = False
-        state, step = self.known, None
+        committing: list[tuple[VersionState, Step]] = []
+
+        def under_lock(tx: Executor) -> _Found | None:
+            # Its own statement, after the lock: a statement's snapshot predates its
+            # lock wait, so reading in the lock statement could see a stale version.
+            state = self.known = read_state(tx)
+            self.require_clean(state)
+            self.verify_checksums(tx, state.version)
+            step = self._planner.next_step(state.version, target, direction)
+            if step is None:
+                return None
+            script = self._planner.script(step)
+            if not script.transactional:
+                write_state(tx, step.version_after, dirty=True)
+                return _Found(state, step, script, None)
+            log.info("applying %s (%s)", step.file, direction)
+            started = time.monotonic()
+            self._execute_statements(tx, script, step, state.version, long_running=False)
+            duration = _elapsed_ms(started)
+            record = self.history_row(step, script.checksum, duration)
+            write_state(tx, step.version_after, dirty=False, record=record)
+            committing.append((state, step))
+            return _Found(state, step, script, duration)
+
         try:
-            with self._transport.transaction() as tx:
-                self.lock(tx)
-                # Its own statement, after the lock: a statement's snapshot predates its
-                # lock wait, so reading in the lock statement could see a stale version.
-                state = self.known = read_state(tx)
-                self.require_clean(state)
-                self.verify_checksums(tx, state.version)
-                step = self._planner.next_step(state.version, target, direction)
-                if step is None:
-                    return None
-                script = self._planner.script(step)
-                if not script.transactional:
-                    write_state(tx, step.version_after, dirty=True)
-                else:
-                    log.info("applying %s (%s)", step.file, direction)
-                    started = time.monotonic()
-                    self._execute_statements(tx, script, step, state.version, long_running=False)
-                    duration = _elapsed_ms(started)
-                    record = self.history_row(step, script.checksum, duration)
-                    write_state(tx, step.version_after, dirty=False, record=record)
-                    committing = True
+            found = self.locked(under_lock)
         except MigrationError:
             raise
         except Exception as exc:
-            if not committing or step is None or state is None:
+            if not committing:
                 raise
+            state, step = committing[0]
             raise StatementError(
                 f"{step.file}: the transaction failed at commit: {db_error_text(exc)}; nothing "
                 f"from this file was applied, the database is still at version "
                 f"{show(state.version)}"
             ) from exc
-        if committing:
-            self.wrote(VersionState(step.version_after, dirty=False), step)
-            return AppliedStep(step.version, step.name, direction, step.file, duration)
-        self.known = VersionState(step.version_after, dirty=True)
-        return self._non_transactional(step, script, state.version)
+        if found is None:
+            return None
+        if found.duration is not None:
+            self.wrote(VersionState(found.step.version_after, dirty=False), found.step)
+            step = found.step
+            return AppliedStep(step.version, step.name, direction, step.file, found.duration)
+        self.known = VersionState(found.step.version_after, dirty=True)
+        return self._non_transactional(found.step, found.script, found.state.version)
 
     def _non_transactional(self, step: Step, script: Script, before: int | None) -> AppliedStep:
         """golang-migrate's protocol: the dirty row is committed; now run, then mark clean."""
@@ -301,22 +320,31 @@ class Stepper:
             step.direction,
         )
         started = time.monotonic()
-        self._execute_statements(self._transport, script, step, before, long_running=True)
-        duration = _elapsed_ms(started)
-        record = self.history_row(step, script.checksum, duration)
-        with self._transport.transaction() as tx:
-            self.lock(tx)
-            state = read_state(tx)
-            if state != VersionState(step.version_after, dirty=True):
-                self.known = None
-                raise StateError(
-                    f"{step.file} ran, but meanwhile the recorded state changed to "
-                    f"{show(state.version)} (dirty={state.dirty}); check the schema and "
-                    "use force to record the right version"
-                )
-            write_state(tx, step.version_after, dirty=False, record=record)
+        session = self.session_locks
+        try:
+            with session.released() if session is not None else nullcontext():
+                self._execute_statements(self._transport, script, step, before, long_running=True)
+            duration = _elapsed_ms(started)
+            record = self.history_row(step, script.checksum, duration)
+            self.locked(lambda tx: self._mark_clean(tx, step, record))
+        except LockBusyError as exc:
+            raise DirtyDatabaseError(
+                f"{step.file} ran, but the migration lock could not be taken again to record it "
+                f"clean ({exc}); {self._hints.text(step.version_after)}"
+            ) from exc
         self.wrote(VersionState(step.version_after, dirty=False), step)
         return AppliedStep(step.version, step.name, step.direction, step.file, duration)
+
+    def _mark_clean(self, tx: Executor, step: Step, record: HistoryRow) -> None:
+        state = read_state(tx)
+        if state != VersionState(step.version_after, dirty=True):
+            self.known = None
+            raise StateError(
+                f"{step.file} ran, but meanwhile the recorded state changed to "
+                f"{show(state.version)} (dirty={state.dirty}); check the schema and "
+                "use force to record the right version"
+            )
+        write_state(tx, step.version_after, dirty=False, record=record)
 
     def _execute_statements(
         self,
@@ -344,6 +372,17 @@ class Stepper:
                 rerun = self._hints.rerun(migration, step.direction) if migration else None
                 dirty = self._hints.text(step.version_after, rerun)
                 raise DirtyStatementError(f"{where}; {dirty}") from exc
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What a locked step found: the state, the next step and its script, and the
+    file's duration when it was applied there (None: a no-transaction file, marked dirty)."""
+
+    state: VersionState
+    step: Step
+    script: Script
+    duration: int | None
 
 
 def _elapsed_ms(started: float) -> int:

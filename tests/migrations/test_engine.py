@@ -421,8 +421,9 @@ def test_each_file_costs_three_bookkeeping_statements(fresh_db_url: str) -> None
         spy = SpyTransport(inner)
         assert Engine(spy, bundle).up().applied_versions == (1, 2, 3, 4)
     bookkeeping = [sql for sql, _, in_tx in spy.calls if in_tx and sql not in migration_sql]
-    tables_tx, final_look = 3, 2  # lock + two CREATE TABLE IF NOT EXISTS; lock + read
-    assert len(bookkeeping) == tables_tx + 3 * len(bundle.migrations) + final_look
+    # lock + two CREATE TABLE IF NOT EXISTS + the state read under the lock; lock + read
+    prepare_tx, final_look = 4, 2
+    assert len(bookkeeping) == prepare_tx + 3 * len(bundle.migrations) + final_look
     assert not [sql for sql, *_ in spy.calls if "checksum FROM" in sql]
     assert state(fresh_db_url) == [(4, False)]
 
