@@ -3,7 +3,10 @@
 Each tool is built once with ``go install`` into ``.tools/<name>/<version>/`` in the
 project, so a version change builds the new one beside the old and nothing else
 is ever rebuilt. The build uses the machine's own Go (``GOTOOLCHAIN=local``: no
-silent toolchain download) without cgo (no C compiler needed).
+silent toolchain download) without cgo (no C compiler needed), and keeps Go's
+module and build caches in ``.tools/go/``: it needs no ``HOME`` and leaves the
+user's caches alone. It needs the Go module proxy and checksum database
+(``GOPROXY``, ``GOSUMDB``, as configured).
 
 On a machine without a Go toolchain recent enough, ``ensure`` raises
 ``GoToolUnavailableError`` with one line saying what to install. ``make test`` runs
@@ -84,17 +87,24 @@ def _build(go: str, tool: GoTool) -> None:
     if tool.tags:
         command += ["-tags", ",".join(tool.tags)]
     command.append(f"{tool.package}@{tool.version}")
-    env = {**os.environ, "GOBIN": str(staging), "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    caches = TOOLS_DIR / "go"
+    env = {
+        **os.environ,
+        "GOBIN": str(staging),
+        "GOTOOLCHAIN": "local",
+        "CGO_ENABLED": "0",
+        "GOPATH": str(caches / "path"),
+        "GOMODCACHE": str(caches / "mod"),
+        "GOCACHE": str(caches / "build"),
+    }
     print(f"building {tool.name} {tool.version} with {go} (once)...", file=sys.stderr)
     started = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise GoToolUnavailableError(
-            f"building {tool.name} {tool.version} failed ({last}); the build needs the Go "
-            "module proxy (GOPROXY) to be reachable"
-        )
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        why = " / ".join(lines[-3:]) or f"exit code {done.returncode}, no output"
+        raise GoToolUnavailableError(f"building {tool.name} {tool.version} failed: {why}")
     # Renamed into place whole: an interrupted build never leaves a binary that looks built.
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
