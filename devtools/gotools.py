@@ -96,6 +96,8 @@ def _build(go: str, tool: GoTool) -> None:
         "GOPATH": str(caches / "path"),
         "GOMODCACHE": str(caches / "mod"),
         "GOCACHE": str(caches / "build"),
+        # Writable module cache: `rm -rf .tools` works without root.
+        "GOFLAGS": f"{os.environ.get('GOFLAGS', '')} -modcacherw".strip(),
     }
     print(f"building {tool.name} {tool.version} with {go} (once)...", file=sys.stderr)
     started = time.monotonic()
