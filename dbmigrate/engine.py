@@ -108,6 +108,8 @@ class EngineConfig:
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
     lock_wait_ms: int = DEFAULT_LOCK_WAIT_MS
     lock_key: int = ADVISORY_LOCK_KEY
+    single_call: bool = True
+    """Without batches (the Data API), send each transactional file as one call."""
     applied_by: str = "dbmigrate"
     force_hint: str = DEFAULT_FORCE_HINT
     """How the operator runs ``force``; ``{version}`` is replaced. The Lambda sets its own."""
@@ -147,7 +149,9 @@ class Engine:
         self._bundle = bundle
         self._planner = Planner(bundle)
         self._hints = DirtyHints(self._planner, config.force_hint)
-        self._stepper = Stepper(transport, self._planner, self._hints, config.limits())
+        self._stepper = Stepper(
+            transport, self._planner, self._hints, config.limits(), single_call=config.single_call
+        )
         self._on_step = on_step
         self._applied_by = config.applied_by
         self._identified = False

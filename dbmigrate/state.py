@@ -193,16 +193,23 @@ def guard_sql(limits: Limits, *, expected: VersionState, function: bool = False)
     (created by ``CREATE_GUARD_FUNCTION_SQL``) rather than send the same code as
     a ``DO`` block. Only validated integers are inlined.
     """
-    values = (
+    if function:
+        return f"SELECT {GUARD_FUNCTION}({', '.join(_guard_values(limits, expected))})"
+    declarations, statements = guard_parts(limits, expected)
+    return f"DO $dbmigrate$\nDECLARE{declarations}\nBEGIN{statements}\nEND\n$dbmigrate$"
+
+
+def guard_parts(limits: Limits, expected: VersionState) -> tuple[str, str]:
+    """The guard's PL/pgSQL, ``DECLARE`` lines and statements, for a block built around it."""
+    declarations = constants(_GUARD_PARAMETERS, _guard_values(limits, expected))
+    return declarations + _GUARD_DECLARATIONS, _GUARD_STATEMENTS
+
+
+def _guard_values(limits: Limits, expected: VersionState) -> tuple[str, ...]:
+    return (
         *lock_values(limits),
         str(-1 if expected.version is None else int(expected.version)),
         "true" if expected.dirty else "false",
-    )
-    if function:
-        return f"SELECT {GUARD_FUNCTION}({', '.join(values)})"
-    return (
-        f"DO $dbmigrate$\nDECLARE{constants(_GUARD_PARAMETERS, values)}{_GUARD_DECLARATIONS}"
-        f"\nBEGIN{_GUARD_STATEMENTS}\nEND\n$dbmigrate$"
     )
 
 

@@ -46,9 +46,11 @@ from dbmigrate.locks import (
     Limits,
     SessionLocks,
     in_locked_transaction,
+    sqlstate_in_chain,
 )
 from dbmigrate.model import Script
 from dbmigrate.planning import AppliedStep, Direction, Planner, Step, show
+from dbmigrate.single_call import file_sql, located_error, unfit_reason
 from dbmigrate.state import (
     STALE_STATE_SQLSTATE,
     HistoryRow,
@@ -57,7 +59,7 @@ from dbmigrate.state import (
     read_state,
     write_state,
 )
-from dbmigrate.transport import BatchTransport, Executor, Transport
+from dbmigrate.transport import BatchTransport, Executor, OutcomeUnknownError, Transport
 
 log = logging.getLogger("dbmigrate")
 
@@ -72,7 +74,13 @@ class Stepper:
     """Takes one step at a time toward a target; remembers what it has verified and written."""
 
     def __init__(
-        self, transport: Transport, planner: Planner, hints: DirtyHints, limits: Limits
+        self,
+        transport: Transport,
+        planner: Planner,
+        hints: DirtyHints,
+        limits: Limits,
+        *,
+        single_call: bool = True,
     ) -> None:
         self._transport = transport
         # Checked once: isinstance against a runtime-checkable Protocol is slow per file.
@@ -84,6 +92,9 @@ class Stepper:
         self._planner = planner
         self._hints = hints
         self._limits = limits
+        # Without batches (the Data API), a transactional file in one call (dbmigrate.single_call).
+        self._single_call = single_call and self._batcher is None
+        self._per_statement: set[tuple[int, str]] = set()
         # Checksums of applied versions up to here match the bundle: checked by this runner
         # or written by it. A locked read finding the version this runner left sends no
         # checksum query; one finding a version another runner applied since checks only
@@ -120,6 +131,8 @@ class Stepper:
             raise failed from failed.__cause__
         if applied := self._batched(target, direction):
             return applied
+        if single := self._in_one_call(target, direction):
+            return [single]
         done = self._locked(target, direction)
         return [] if done is None else [done]
 
@@ -257,6 +270,80 @@ class Stepper:
         )
         error.__cause__ = cause
         return error
+
+    # -- a file in one call (see dbmigrate.single_call) ------------------------------
+
+    def _in_one_call(self, target: int | None, direction: Direction) -> AppliedStep | None:
+        """The next file as one call, when the transport and the file allow; None if not taken.
+
+        The state it expects is the one this runner last saw: if another runner moved
+        it, or holds golang-migrate's lock, the block runs nothing and the locked way
+        takes over (it waits, reads the state under the lock and goes on from there).
+        """
+        known = self.known
+        found = self._one_call_file(known, target, direction)
+        if found is None or known is None:
+            return None
+        step, script, sql = found
+        log.info("applying %s (%s, in one call)", step.file, direction)
+        started = time.monotonic()
+        try:
+            self._transport.execute(sql)
+        except OutcomeUnknownError:
+            return self._after_cut(step, known, started)
+        except Exception as exc:
+            self._one_call_failed(exc, script, known)
+            return None
+        return self._committed(step, _elapsed_ms(started))
+
+    def _one_call_failed(self, exc: Exception, script: Script, known: VersionState) -> None:
+        """Raise the file's located error, unless the block only found the state moved or
+        golang-migrate's lock taken: then the locked way goes on from here."""
+        code = sqlstate_in_chain(exc)
+        if code == BUSY_SQLSTATE:
+            raise exc
+        if code not in (STALE_STATE_SQLSTATE, HELD_SQLSTATE):
+            raise located_error(exc, script, known.version) from exc
+        self.known = None
+
+    def _one_call_file(
+        self, known: VersionState | None, target: int | None, direction: Direction
+    ) -> tuple[Step, Script, str] | None:
+        """The next file and its block, if it can go in one call from ``known``."""
+        if not self._single_call or known is None or known.dirty:
+            return None
+        if known.version is not None and self.verified_through < known.version:
+            return None
+        step = self._planner.next_step(known.version, target, direction)
+        if step is None or (step.version, step.direction) in self._per_statement:
+            return None
+        script = self._planner.script(step)
+        if not script.transactional:
+            return None
+        record = self.history_row(step, script.checksum, None)  # duration: the server's
+        reason = unfit_reason(script)
+        sql = None if reason else file_sql(self._limits, script, step, known, record)
+        if sql is None:
+            log.info("%s goes a statement per call: %s", step.file, reason or "too long")
+            self._per_statement.add((step.version, step.direction))
+            return None
+        return step, script, sql
+
+    def _after_cut(self, step: Step, known: VersionState, started: float) -> AppliedStep | None:
+        """The call was cut at the service's limit: the state, read under the lock, says
+        whether the file committed; if not, it goes again a statement per call."""
+        state = self.locked(read_state)
+        if state == VersionState(step.version_after, dirty=False):
+            return self._committed(step, _elapsed_ms(started))
+        if state == known:
+            log.warning(
+                "%s: its call was cut at the Data API's time limit and rolled back; sending it "
+                "again a statement per call",
+                step.file,
+            )
+            self._per_statement.add((step.version, step.direction))
+        self.known = state
+        return None
 
     # -- under the lock, one statement per call ------------------------------------
 

@@ -29,6 +29,11 @@ Batched = tuple[str, Params | None]
 """One statement of a batch and its parameters (None: sent as it is, no placeholders)."""
 
 
+class OutcomeUnknownError(Exception):
+    """A call ended before its statement did (the Data API's 45 s cut): it may or may not
+    have run. Transports raise a subclass; the engine decides what to check."""
+
+
 class BatchError(Exception):
     """``execute_batch`` stopped at a failing transaction; those before it committed.
 

@@ -43,7 +43,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
-from dbmigrate.transport import Executor, Params, Row, SqlValue
+from dbmigrate.transport import Executor, OutcomeUnknownError, Params, Row, SqlValue
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class CallCutError(DataApiError):
         self.connection_id = connection_id
 
 
-class StatementOutcomeUnknownError(CallCutError):
+class StatementOutcomeUnknownError(CallCutError, OutcomeUnknownError):
     """An ordinary statement's call was cut: it may or may not have run.
 
     Raised instead of retrying, because running a migration statement twice

@@ -412,14 +412,15 @@ def test_config_defaults_are_the_documented_ones() -> None:
 
 
 def test_each_file_costs_three_bookkeeping_statements(fresh_db_url: str) -> None:
-    """Without batching (the Data API's way; the spy has no execute_batch): lock with
-    timeouts, locked read, state + history write; no checksum query for versions this
-    runner wrote itself."""
+    """A statement per call (the Data API's way without single calls; the spy has no
+    execute_batch): lock with timeouts, locked read, state + history write; no checksum
+    query for versions this runner wrote itself."""
     bundle = compile_directory(MIGRATIONS)
     migration_sql = {s.sql for m in bundle.migrations for s in m.up.statements}
     with PsycopgTransport.connect(fresh_db_url) as inner:
         spy = SpyTransport(inner)
-        assert Engine(spy, bundle).up().applied_versions == (1, 2, 3, 4)
+        per_statement = EngineConfig(single_call=False)
+        assert Engine(spy, bundle, config=per_statement).up().applied_versions == (1, 2, 3, 4)
     bookkeeping = [sql for sql, _, in_tx in spy.calls if in_tx and sql not in migration_sql]
     # lock + two CREATE TABLE IF NOT EXISTS + the state read under the lock; lock + read
     prepare_tx, final_look = 4, 2

@@ -160,12 +160,12 @@ def test_up_version_plan_bring_a_fresh_database_to_the_standards_schema(
         f"migrate: DatabaseStack-dev (eu-west-1, from SSM /appdata/dev/): database "
         f"{cli.data_api.database} on appdata-dev-cluster, over the RDS Data API" in up.stderr
     )
-    # The Data API takes a file at a time: each is announced, then reported with its time.
+    # The Data API takes a file at a time, each in one call: announced, then reported.
     first = document["applied"][0]["duration_ms"]
     assert (
-        "migrate: applying 000001_create_users_table.up.sql (up)\n"
+        "migrate: applying 000001_create_users_table.up.sql (up, in one call)\n"
         f"migrate: applied 000001_create_users_table.up.sql (up) in {first} ms\n"
-        "migrate: applying 000002_add_updated_at_trigger.up.sql (up)\n"
+        "migrate: applying 000002_add_updated_at_trigger.up.sql (up, in one call)\n"
     ) in up.stderr
     assert state(fresh_db_url) == [(4, False)]
     assert {"users", "posts", "tags", "post_tags"} <= tables(fresh_db_url)
