@@ -14,7 +14,9 @@ migration runner depends on:
 * SQL errors as ``BadRequestException`` with PostgreSQL's message and SQLState;
 * injectable faults (``POST /_fault {"DatabaseResumingException": 2}``: the next
   two calls answer it) and an optional per-call limit emulating the 45 s cut,
-  after which the statement keeps running only with ``continueAfterTimeout``.
+  after which the statement keeps running only with ``continueAfterTimeout``;
+* an optional per-call latency (``--latency-ms``) before each call is answered, to
+  model the real service's round trip from a Lambda (tens of milliseconds).
 
 The ``database`` request field picks the database on the server named by
 ``--database-url``, so one emulator serves every test database.
@@ -33,6 +35,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -199,9 +202,12 @@ def pg_message(exc: psycopg.Error) -> str:
 class Backend:
     """Everything but HTTP: runs requests (JSON dicts) on PostgreSQL."""
 
-    def __init__(self, database_url: str, call_timeout: float | None = None) -> None:
+    def __init__(
+        self, database_url: str, call_timeout: float | None = None, latency: float = 0.0
+    ) -> None:
         self.database_url = database_url
         self.call_timeout = call_timeout
+        self.latency = latency
         self.transactions: dict[str, psycopg.Connection[Any]] = {}
         self.faults: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -388,6 +394,8 @@ class Handler(BaseHTTPRequestHandler):
             route = ROUTES.get(self.path)
             if route is None:
                 raise ApiError("UnknownOperationException", f"no route {self.path}")
+            if backend.latency:
+                time.sleep(backend.latency)
             backend.take_fault()
             self.send_json(200, route(backend, body))
         except ApiError as exc:
@@ -414,8 +422,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--call-timeout", type=float, default=None, help="seconds; emulates 45 s")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every call")
     args = parser.parse_args(argv)
-    backend = Backend(args.database_url, args.call_timeout)
+    backend = Backend(args.database_url, args.call_timeout, args.latency_ms / 1000)
     server = DataApiServer((args.host, args.port), backend)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Data API emulator on http://{args.host}:{server.server_port}", flush=True)
