@@ -52,8 +52,14 @@ THROTTLING = "ThrottlingException"
 SERVICE_UNAVAILABLE = "ServiceUnavailableError"
 STATEMENT_TIMEOUT = "StatementTimeoutException"
 
+LOGIN_REJECTED = "login rejected"
+"""Not a service error code: PostgreSQL refused the secret's password (SQLSTATE 28P01 or
+28000). A rotation's single-user strategy changes the password before it moves the
+secret's current version; for those seconds every new connection is refused. A call
+refused at login ran nothing."""
+
 # Answered before the statement reached PostgreSQL: nothing ran.
-NOT_EXECUTED = frozenset({DATABASE_RESUMING, THROTTLING})
+NOT_EXECUTED = frozenset({DATABASE_RESUMING, THROTTLING, LOGIN_REJECTED})
 # Worth retrying for calls that are harmless to repeat.
 TRANSIENT = NOT_EXECUTED | {SERVICE_UNAVAILABLE}
 NEVER: frozenset[str] = frozenset()
@@ -68,6 +74,7 @@ DEFAULT_MAX_WAIT = 900.0
 QUERY_PREFIX_CHARS = 200
 
 _SQLSTATE = re.compile(r"SQLState: ([0-9A-Z]{5})")
+_LOGIN_SQLSTATES = frozenset({"28P01", "28000"})
 
 _STILL_RUNNING_SQL = """\
 SELECT count(*) FROM pg_stat_activity
@@ -101,6 +108,11 @@ class DataApiError(TransportError):
         match = _SQLSTATE.search(message)
         self.sqlstate = match.group(1) if match else None
         super().__init__(f"{operation} failed: {code}: {_one_line(message)}")
+
+    @property
+    def reason(self) -> str:
+        """What retry lists name: the service's code, or ``LOGIN_REJECTED``."""
+        return LOGIN_REJECTED if self.sqlstate in _LOGIN_SQLSTATES else self.code
 
 
 class RetriesExhaustedError(DataApiError):
@@ -291,12 +303,12 @@ class DataApiTransport:
             try:
                 return self._call_once(operation, request)
             except DataApiError as exc:
-                if exc.code not in retry_on:
+                if exc.reason not in retry_on:
                     raise
                 delay = policy.delay(attempt)
                 if not self._may_retry(attempt, started, delay):
                     raise RetriesExhaustedError(operation, exc.code, exc.message, attempt) from exc
-                log.warning("%s: %s; retry %d in %.1f s", operation, exc.code, attempt, delay)
+                log.warning("%s: %s; retry %d in %.1f s", operation, exc.reason, attempt, delay)
                 policy.sleep(delay)
                 attempt += 1
 

@@ -131,3 +131,69 @@ def test_statements_inside_a_transaction_are_never_retried(
 
     assert clock.sleeps == []
     assert transport.execute("SELECT count(*) FROM item") == [(0,)]
+
+
+LOGIN_FAILED = {
+    "BadRequestException": {
+        "count": 3,
+        "message": 'FATAL: password authentication failed for user "postgres"; SQLState: 28P01',
+    }
+}
+"""What a Data API call answers while a rotation has changed the password but not yet the
+secret's current version (the single-user strategy's order). The message's form is the
+emulator's; the SQLSTATE is PostgreSQL's invalid_password."""
+
+
+def test_a_rejected_password_before_anything_ran_is_retried_and_the_deploy_succeeds(
+    data_api: DataApiEndpoint, clock: FakeClock
+) -> None:
+    """The first deploy starts the first rotation: its first calls may find the password
+    changed under them. A call that could not log in ran nothing, so it is retried."""
+    transport = data_api.transport(retry=clock.policy())
+    data_api.inject_faults(LOGIN_FAILED)
+    assert transport.execute("SELECT 1") == [(1,)]
+    data_api.inject_faults(LOGIN_FAILED)
+    with transport.transaction() as tx:
+        assert tx.execute("SELECT 2") == [(2,)]
+    assert clock.sleeps == [0.5, 1.0, 2.0] * 2
+
+
+def test_a_migration_run_through_a_rotation_applies_every_file(
+    data_api: DataApiEndpoint, clock: FakeClock, fresh_db_url: str
+) -> None:
+    from dbmigrate.compile import compile_directory  # noqa: PLC0415
+    from dbmigrate.engine import Engine  # noqa: PLC0415
+    from tests.migrations._helpers import MIGRATIONS, state  # noqa: PLC0415
+
+    data_api.inject_faults(LOGIN_FAILED)
+    engine = Engine(data_api.transport(retry=clock.policy()), compile_directory(MIGRATIONS))
+    assert engine.up().applied_versions == (1, 2, 3, 4)
+    assert state(fresh_db_url) == [(4, False)]
+
+
+def test_a_rejected_password_inside_a_transaction_is_not_retried(
+    data_api: DataApiEndpoint, clock: FakeClock
+) -> None:
+    """Once a statement of the transaction ran, a retry could run it twice: it fails."""
+    transport = data_api.transport(retry=clock.policy())
+    with (
+        pytest.raises(DataApiError, match="password authentication failed"),
+        transport.transaction() as tx,
+    ):
+        tx.execute("SELECT 1")
+        data_api.inject_faults(LOGIN_FAILED)
+        tx.execute("SELECT 2")
+    assert clock.sleeps == []
+
+
+def test_a_password_rejected_past_the_bound_fails_clearly(
+    data_api: DataApiEndpoint, clock: FakeClock
+) -> None:
+    transport = data_api.transport(retry=clock.policy(max_elapsed=3.0))
+    data_api.inject_faults(
+        {"BadRequestException": {**LOGIN_FAILED["BadRequestException"], "count": 50}}
+    )
+    with pytest.raises(RetriesExhaustedError) as caught:
+        transport.execute("SELECT 1")
+    assert "password authentication failed" in str(caught.value)
+    assert "gave up after 3 attempts" in str(caught.value)

@@ -224,9 +224,15 @@ class Backend:
         return conn
 
     def inject(self, faults: Json) -> None:
-        """Replace the pending faults: ``{"DatabaseResumingException": 2}``."""
+        """Replace the pending faults: ``{"DatabaseResumingException": 2}``, or with the
+        message to answer: ``{"BadRequestException": {"count": 2, "message": "..."}}``."""
         with self.lock:
-            self.faults = {code: int(count) for code, count in faults.items()}
+            self.faults = {}
+            self.messages: dict[str, str] = {}
+            for code, fault in faults.items():
+                spec = fault if isinstance(fault, dict) else {"count": fault}
+                self.faults[code] = int(spec["count"])
+                self.messages[code] = str(spec.get("message") or f"injected {code}")
 
     def take_fault(self) -> None:
         """Answer the next injected fault instead of running the call."""
@@ -235,7 +241,7 @@ class Backend:
             if code is not None:
                 self.faults[code] -= 1
         if code is not None:
-            raise ApiError(code, f"injected {code}")
+            raise ApiError(code, self.messages.get(code, f"injected {code}"))
 
     def execute(self, body: Json) -> Json:
         check_arns(body)
