@@ -9,16 +9,24 @@ and history. It is one transaction: a failing statement leaves nothing behind.
 The failing statement's number comes back in the error's message, so the error
 names it as the other ways do.
 
-What goes the other way, a statement per call (``unfit_reason`` says why):
+What goes the other way, a statement per call, logged with the reason:
 
-* a ``COPY`` statement, which PL/pgSQL's ``EXECUTE`` refuses;
-* a file whose block would exceed the Data API's 65,536-character ``sql``.
+* a file whose block would exceed the Data API's 65,536-character ``sql``;
+* a file with a statement PL/pgSQL's ``EXECUTE`` does not implement (``SELECT ...
+  INTO`` a new table, ``COPY`` to the client): the block fails with SQLSTATE
+  0A000 before anything of it stays, and the file is sent again;
+* every file when ``statement_timeout`` is set below the 40 s default: it bounds
+  each top-level statement, and inside the block there is only one.
 
 The service's 45 s cut applies to the whole call here, not to each statement,
 and ``statement_timeout`` set inside a running statement does not bound it. A
 call that is cut is cancelled by the service with its transaction, so nothing
 of the file stays; the stepper reads the state again under the lock to be sure,
 and then sends that file a statement at a time, each under the 40 s limit.
+
+Every dollar-quote tag is chosen so that its text without the closing ``$``
+occurs nowhere in what it encloses: a text ending in ``$s_3`` (``$`` is allowed
+in identifiers) would otherwise close ``$s_3$`` early.
 """
 
 from __future__ import annotations
@@ -37,10 +45,10 @@ MAX_SQL_CHARS = 65_536
 """The Data API's limit on an ExecuteStatement's ``sql``."""
 
 _FAILED_AT = re.compile(r"dbmigrate statement (\d+): ")
-_NOT_IN_PLPGSQL = re.compile(r"COPY\b", re.IGNORECASE)
-"""PL/pgSQL's EXECUTE refuses COPY to or from the client; transaction control, which it
-refuses too, never reaches here (the compiler refuses it in every file)."""
-_LEADING_COMMENTS = re.compile(r"(\s+|--[^\n]*(\n|$)|/\*.*?\*/)*", re.DOTALL)
+NOT_IMPLEMENTED_SQLSTATE = "0A000"
+"""feature_not_supported: what PL/pgSQL's EXECUTE answers for SELECT INTO, COPY to the client."""
+MIN_STATEMENT_TIMEOUT_MS = 40_000
+"""A configured statement_timeout below this is honoured by sending a statement per call."""
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 _KINDS = {
     "version": "bigint",
@@ -54,14 +62,10 @@ _KINDS = {
 }
 
 
-def unfit_reason(script: Script) -> str | None:
-    """Why this file must go a statement per call, or None."""
-    for number, statement in enumerate(script.statements, start=1):
-        comments = _LEADING_COMMENTS.match(statement.sql)
-        head = statement.sql[comments.end() if comments else 0 :]
-        if _NOT_IN_PLPGSQL.match(head):
-            return f"statement {number} ({excerpt(head)[:40]}) cannot run inside PL/pgSQL"
-    return None
+def fits(limits: Limits) -> bool:
+    """Whether these limits allow files in one call (see the module's docstring)."""
+    timeout = limits.statement_timeout_ms
+    return timeout == 0 or timeout >= MIN_STATEMENT_TIMEOUT_MS
 
 
 def file_sql(
@@ -70,25 +74,28 @@ def file_sql(
     """The block applying ``step`` from ``expected``; None when it would be too long."""
     state_sql, params = write_state_sql(step.version_after, dirty=False, record=record)
     guard_declarations, guard_statements = guard_parts(limits, expected)
-    texts = [s.sql for s in script.statements] + [str(v) for v in params.values()]
-    tags = _Tags(texts)
-    outer = tags.new("dbmigrate")
+    tags = _Tags([s.sql for s in script.statements] + [str(v) for v in params.values()])
     write = _PLACEHOLDER.sub(r"p_\1", state_sql)
     statements = "".join(
         f"\n        current_statement := {number};\n        EXECUTE {tags.quote(s.sql)};"
         for number, s in enumerate(script.statements, start=1)
     )
-    sql = (
-        f"DO {outer}\nDECLARE{guard_declarations}{_bookkeeping(params, tags)}"
-        "\n    current_statement int := 0;\n    failed_state text;\n    failed_message text;"
+    body = (
+        f"\nDECLARE{guard_declarations}{_bookkeeping(params, tags)}"
+        "\n    current_statement int := 0;"
+        "\n    failed_state text;\n    failed_message text;"
+        "\n    failed_detail text;\n    failed_hint text;"
         f"\nBEGIN{guard_statements}\n    BEGIN{statements}"
         "\n    EXCEPTION WHEN OTHERS THEN"
         "\n        GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE,"
-        " failed_message = MESSAGE_TEXT;"
+        "\n            failed_message = MESSAGE_TEXT, failed_detail = PG_EXCEPTION_DETAIL,"
+        "\n            failed_hint = PG_EXCEPTION_HINT;"
         "\n        RAISE EXCEPTION 'dbmigrate statement %: %', current_statement, failed_message"
-        "\n            USING ERRCODE = failed_state;"
-        f"\n    END;\n    {write};\nEND\n{outer}"
+        "\n            USING ERRCODE = failed_state, DETAIL = failed_detail, HINT = failed_hint;"
+        f"\n    END;\n    {write};\nEND\n"
     )
+    outer = _Tags([body]).new("dbmigrate")
+    sql = f"DO {outer}{body}{outer}"
     return sql if len(sql) <= MAX_SQL_CHARS else None
 
 
@@ -141,7 +148,8 @@ class _Tags:
         while True:
             self._count += 1
             tag = f"${stem}_{self._count}$"
-            if not any(tag in text for text in self._texts):
+            opening = tag[:-1]  # a text ending in it would close the quote early
+            if not any(opening in text for text in self._texts):
                 return tag
 
     def quote(self, text: str) -> str:

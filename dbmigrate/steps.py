@@ -50,7 +50,7 @@ from dbmigrate.locks import (
 )
 from dbmigrate.model import Script
 from dbmigrate.planning import AppliedStep, Direction, Planner, Step, show
-from dbmigrate.single_call import file_sql, located_error, unfit_reason
+from dbmigrate.single_call import NOT_IMPLEMENTED_SQLSTATE, file_sql, fits, located_error
 from dbmigrate.state import (
     STALE_STATE_SQLSTATE,
     HistoryRow,
@@ -290,18 +290,26 @@ class Stepper:
         try:
             self._transport.execute(sql)
         except OutcomeUnknownError:
-            return self._after_cut(step, known, started)
+            self._after_cut(step, known)
+            return None
         except Exception as exc:
-            self._one_call_failed(exc, script, known)
+            self._one_call_failed(exc, step, script, known)
             return None
         return self._committed(step, _elapsed_ms(started))
 
-    def _one_call_failed(self, exc: Exception, script: Script, known: VersionState) -> None:
+    def _one_call_failed(
+        self, exc: Exception, step: Step, script: Script, known: VersionState
+    ) -> None:
         """Raise the file's located error, unless the block only found the state moved or
-        golang-migrate's lock taken: then the locked way goes on from here."""
+        golang-migrate's lock taken (the locked way goes on from here), or PL/pgSQL cannot
+        run one of its statements (nothing stayed: the file goes a statement per call)."""
         code = sqlstate_in_chain(exc)
         if code == BUSY_SQLSTATE:
             raise exc
+        if code == NOT_IMPLEMENTED_SQLSTATE:
+            log.info("%s goes a statement per call: %s", step.file, db_error_text(exc))
+            self._per_statement.add((step.version, step.direction))
+            return
         if code not in (STALE_STATE_SQLSTATE, HELD_SQLSTATE):
             raise located_error(exc, script, known.version) from exc
         self.known = None
@@ -310,7 +318,7 @@ class Stepper:
         self, known: VersionState | None, target: int | None, direction: Direction
     ) -> tuple[Step, Script, str] | None:
         """The next file and its block, if it can go in one call from ``known``."""
-        if not self._single_call or known is None or known.dirty:
+        if not self._single_call or not fits(self._limits) or known is None or known.dirty:
             return None
         if known.version is not None and self.verified_through < known.version:
             return None
@@ -321,20 +329,21 @@ class Stepper:
         if not script.transactional:
             return None
         record = self.history_row(step, script.checksum, None)  # duration: the server's
-        reason = unfit_reason(script)
-        sql = None if reason else file_sql(self._limits, script, step, known, record)
+        sql = file_sql(self._limits, script, step, known, record)
         if sql is None:
-            log.info("%s goes a statement per call: %s", step.file, reason or "too long")
+            log.info("%s goes a statement per call: too long for one call", step.file)
             self._per_statement.add((step.version, step.direction))
             return None
         return step, script, sql
 
-    def _after_cut(self, step: Step, known: VersionState, started: float) -> AppliedStep | None:
+    def _after_cut(self, step: Step, known: VersionState) -> None:
         """The call was cut at the service's limit: the state, read under the lock, says
-        whether the file committed; if not, it goes again a statement per call."""
+        whether the file is now applied; if nothing moved, it goes again a statement per call.
+
+        A file found applied is not claimed (another runner may have applied it), and its
+        checksum is not taken as verified: the locked way reads the state and checks it.
+        """
         state = self.locked(read_state)
-        if state == VersionState(step.version_after, dirty=False):
-            return self._committed(step, _elapsed_ms(started))
         if state == known:
             log.warning(
                 "%s: its call was cut at the Data API's time limit and rolled back; sending it "
@@ -342,8 +351,15 @@ class Stepper:
                 step.file,
             )
             self._per_statement.add((step.version, step.direction))
-        self.known = state
-        return None
+        else:
+            log.warning(
+                "%s: its call was cut at the Data API's time limit; the database is now at %s "
+                "(dirty=%s), going on from there",
+                step.file,
+                show(state.version),
+                state.dirty,
+            )
+            self.known = None
 
     # -- under the lock, one statement per call ------------------------------------
 

@@ -75,6 +75,7 @@ QUERY_PREFIX_CHARS = 200
 
 _SQLSTATE = re.compile(r"SQLState: ([0-9A-Z]{5})")
 _LOGIN_SQLSTATES = frozenset({"28P01", "28000"})
+_FATAL = re.compile(r"(^|\s)FATAL:")
 
 _STILL_RUNNING_SQL = """\
 SELECT count(*) FROM pg_stat_activity
@@ -111,8 +112,13 @@ class DataApiError(TransportError):
 
     @property
     def reason(self) -> str:
-        """What retry lists name: the service's code, or ``LOGIN_REJECTED``."""
-        return LOGIN_REJECTED if self.sqlstate in _LOGIN_SQLSTATES else self.code
+        """What retry lists name: the service's code, or ``LOGIN_REJECTED``.
+
+        Only a FATAL error is a refused login: a statement can raise an ERROR with the
+        same SQLSTATE (RAISE ... USING ERRCODE), and that one did run.
+        """
+        login = self.sqlstate in _LOGIN_SQLSTATES and _FATAL.search(self.message)
+        return LOGIN_REJECTED if login else self.code
 
 
 class RetriesExhaustedError(DataApiError):

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from dbmigrate.compile import compile_directory
+from dbmigrate.engine import AppliedStep, Engine
+from dbmigrate.errors import StatementError
 from dbmigrate.transports.data_api import DataApiError, RetriesExhaustedError, RetryPolicy
 from tests.fixtures.data_api import DataApiEndpoint
+from tests.migrations._helpers import MIGRATIONS, history, query, state, write
 
 
 class FakeClock:
@@ -133,12 +139,11 @@ def test_statements_inside_a_transaction_are_never_retried(
     assert transport.execute("SELECT count(*) FROM item") == [(0,)]
 
 
-LOGIN_FAILED = {
-    "BadRequestException": {
-        "count": 3,
-        "message": 'FATAL: password authentication failed for user "postgres"; SQLState: 28P01',
-    }
+REFUSED = {
+    "count": 3,
+    "message": 'FATAL: password authentication failed for user "postgres"; SQLState: 28P01',
 }
+LOGIN_FAILED = {"BadRequestException": REFUSED}
 """What a Data API call answers while a rotation has changed the password but not yet the
 secret's current version (the single-user strategy's order). The message's form is the
 emulator's; the SQLSTATE is PostgreSQL's invalid_password."""
@@ -161,14 +166,38 @@ def test_a_rejected_password_before_anything_ran_is_retried_and_the_deploy_succe
 def test_a_migration_run_through_a_rotation_applies_every_file(
     data_api: DataApiEndpoint, clock: FakeClock, fresh_db_url: str
 ) -> None:
-    from dbmigrate.compile import compile_directory  # noqa: PLC0415
-    from dbmigrate.engine import Engine  # noqa: PLC0415
-    from tests.migrations._helpers import MIGRATIONS, state  # noqa: PLC0415
+    """The password is refused twice just as the second file's call goes out (the file in
+    one call: nothing of it ran), then accepted: every file is applied once."""
 
-    data_api.inject_faults(LOGIN_FAILED)
-    engine = Engine(data_api.transport(retry=clock.policy()), compile_directory(MIGRATIONS))
+    def rotation_starts(step: AppliedStep) -> None:
+        if step.version == 1:
+            data_api.inject_faults({"BadRequestException": {**REFUSED, "count": 2}})
+
+    transport = data_api.transport(retry=clock.policy())
+    engine = Engine(transport, compile_directory(MIGRATIONS), on_step=rotation_starts)
     assert engine.up().applied_versions == (1, 2, 3, 4)
+    assert clock.sleeps == [0.5, 1.0]
     assert state(fresh_db_url) == [(4, False)]
+    assert [h[0] for h in history(fresh_db_url)] == [1, 2, 3, 4]
+
+
+def test_a_statement_raising_a_login_sqlstate_is_not_taken_for_a_refused_login(
+    data_api: DataApiEndpoint, clock: FakeClock, fresh_db_url: str, tmp_path: Path
+) -> None:
+    """An ERROR with SQLSTATE 28000 from a statement did run (a sequence moved): only a FATAL
+    refusal at login is retried."""
+    write(tmp_path, "000001_s.up.sql", "CREATE SEQUENCE s;")
+    write(
+        tmp_path,
+        "000002_raise.up.sql",
+        "SELECT nextval('s');\n"
+        "DO $$BEGIN RAISE EXCEPTION 'not you' USING ERRCODE = '28000'; END$$;\n",
+    )
+    engine = Engine(data_api.transport(retry=clock.policy()), compile_directory(tmp_path))
+    with pytest.raises(StatementError, match="not you"):
+        engine.up()
+    assert clock.sleeps == []
+    assert query(fresh_db_url, "SELECT last_value FROM s") == [(1,)]
 
 
 def test_a_rejected_password_inside_a_transaction_is_not_retried(
@@ -181,7 +210,7 @@ def test_a_rejected_password_inside_a_transaction_is_not_retried(
         transport.transaction() as tx,
     ):
         tx.execute("SELECT 1")
-        data_api.inject_faults(LOGIN_FAILED)
+        data_api.inject_faults({"BadRequestException": {**REFUSED, "count": 1}})
         tx.execute("SELECT 2")
     assert clock.sleeps == []
 
