@@ -22,9 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,7 +32,7 @@ from dbmigrate.bundle import Bundle  # noqa: E402
 from dbmigrate.compile import compile_directory  # noqa: E402
 from dbmigrate.engine import Engine, EngineConfig  # noqa: E402
 from devtools.postgres import Server, throwaway_server  # noqa: E402
-from tests.fixtures.data_api import DataApiEndpoint, EmulatorProcess  # noqa: E402
+from tests.fixtures.data_api import DataApiEndpoint, EmulatorProcess, counted_calls  # noqa: E402
 
 WAYS = (("per statement", False), ("one call", True))
 
@@ -47,21 +45,13 @@ def run_once(
     try:
         endpoint = DataApiEndpoint(emulator.url, name)
         client = endpoint.client()
-        counted: Counter[str] = Counter()
-
-        def count(model: Any, **_: Any) -> None:
-            counted[model.name] += 1
-
-        client.meta.events.register("before-call.rds-data", count)
-        try:
-            engine = Engine(
-                endpoint.transport(client), bundle, config=EngineConfig(single_call=single_call)
-            )
+        engine = Engine(
+            endpoint.transport(client), bundle, config=EngineConfig(single_call=single_call)
+        )
+        with counted_calls(client) as counted:
             started = time.perf_counter()
             result = engine.up()
             seconds = time.perf_counter() - started
-        finally:
-            client.meta.events.unregister("before-call.rds-data", count)
         wanted = bundle.versions[-1] if bundle.versions else None
         if result.end_version != wanted:
             raise RuntimeError(f"{name}: ended at {result.end_version}, not {wanted}")

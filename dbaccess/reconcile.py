@@ -21,10 +21,10 @@ from dbaccess.roles import RoleSet
 from dbmigrate.engine import (
     ADVISORY_LOCK_KEY,
     DEFAULT_LOCK_TIMEOUT_MS,
-    DEFAULT_LOCK_WAIT_MS,
     DEFAULT_STATEMENT_TIMEOUT_MS,
 )
 from dbmigrate.errors import db_error_text, excerpt
+from dbmigrate.lock_waits import DEFAULT_LOCK_WAIT_MS
 from dbmigrate.locks import BUSY_SQLSTATE, Limits, transaction_lock_sql
 from dbmigrate.transport import Executor, Transport
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 from dbmigrate.bundle import Bundle
 from dbmigrate.errors import InvalidRequestError, LockBusyError
 from dbmigrate.hints import DEFAULT_FORCE_HINT, DirtyHints
+from dbmigrate.lock_waits import DEFAULT_LOCK_WAIT_MS
 from dbmigrate.locks import (
     BUSY_SQLSTATE,
     IDENTITY_SQL,
@@ -88,11 +89,6 @@ ADVISORY_LOCK_KEY = 7_240_410_632_112_019_883
 DEFAULT_LOCK_TIMEOUT_MS = 5_000
 """A migration waiting longer than this for a table lock gives up instead of queueing
 every application query behind its ACCESS EXCLUSIVE request."""
-
-DEFAULT_LOCK_WAIT_MS = 30_000
-"""How long a run waits for another (golang-migrate's ``migrate``, or this engine) to
-release the migration lock before giving up; twice ``migrate``'s own default of 15 s,
-and under the Data API's 45 s per call, which the wait over it must fit in."""
 
 DEFAULT_STATEMENT_TIMEOUT_MS = 40_000
 """Below the Data API's 45 s per-call cut-off: a slow statement is cancelled by PostgreSQL

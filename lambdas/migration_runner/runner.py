@@ -35,6 +35,7 @@ from dbaccess.roles import RoleSet
 from dbmigrate.bundle import Bundle
 from dbmigrate.engine import AppliedStep, Engine, EngineConfig, RunResult
 from dbmigrate.errors import DirtyDatabaseError, LockBusyError, MigrationError, one_line
+from dbmigrate.lock_waits import DATA_API_MAX_LOCK_WAIT_MS
 from dbmigrate.transport import Transport
 
 from .access import failure_reason as access_failure_reason
@@ -58,8 +59,6 @@ MAX_TIMEOUT_MS = 2_147_483_647
 
 REQUIRED = ("ClusterArn", "SecretArn", "Database", "TargetVersion", "BundleChecksum")
 OPTIONAL_TIMEOUTS = ("LockTimeoutMs", "StatementTimeoutMs", "LockWaitMs")
-MAX_LOCK_WAIT_MS = 40_000
-"""The wait for the migration lock is one Data API call, which the service ends at 45 s."""
 ENVIRONMENT = "Environment"
 """Optional: templates synthesized before it existed (a rollback Update) do not send it."""
 
@@ -157,8 +156,8 @@ def parse_properties(raw: object) -> Properties:
     text = {name: _required_text(values, name, problems) for name in REQUIRED}
     timeouts = {name: _optional_timeout(values, name, problems) for name in OPTIONAL_TIMEOUTS}
     wait = timeouts["LockWaitMs"]
-    if wait is not None and not 1 <= wait <= MAX_LOCK_WAIT_MS:
-        problems.append(f"LockWaitMs must be 1..{MAX_LOCK_WAIT_MS} (one Data API call)")
+    if wait is not None and not 1 <= wait <= DATA_API_MAX_LOCK_WAIT_MS:
+        problems.append(f"LockWaitMs must be 1..{DATA_API_MAX_LOCK_WAIT_MS} (one Data API call)")
     environment = {ENVIRONMENT: str(values.get(ENVIRONMENT) or "").strip()}
     _check_format(text, "ClusterArn", _CLUSTER_ARN, "an Aurora cluster ARN", problems)
     _check_format(text, "SecretArn", _SECRET_ARN, "a Secrets Manager secret ARN", problems)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from dbmigrate.lock_waits import DATA_API_MAX_LOCK_WAIT_MS, DEFAULT_LOCK_WAIT_MS
 from ops import options
 
 DEFAULT_DIR = "migrations"
-DEFAULT_LOCK_WAIT_SECONDS = 30
-DATA_API_MAX_LOCK_WAIT_SECONDS = 40
-"""The wait is one Data API call, which the service cuts at 45 s."""
+DEFAULT_LOCK_WAIT_SECONDS = DEFAULT_LOCK_WAIT_MS // 1000
+DATA_API_MAX_LOCK_WAIT_SECONDS = DATA_API_MAX_LOCK_WAIT_MS // 1000
 
 
 def register(groups: Any) -> None:

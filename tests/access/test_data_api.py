@@ -7,8 +7,6 @@ statement per call, inside a Data API transaction, no session state.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -28,23 +26,9 @@ from tests.migrations._helpers import query
 ONLY_RW = RoleSet((RoleSpec("app_rw", AccessLevel.READ_WRITE),))
 
 
-@pytest.fixture
-def calls(data_api: DataApiEndpoint) -> Iterator[Counter[str]]:
-    """The Data API operations the client sends, counted by botocore's own events."""
-    counted: Counter[str] = Counter()
-
-    def count(model: Any, **_: Any) -> None:
-        counted[model.name] += 1
-
-    events = data_api.client().meta.events
-    events.register("before-call.rds-data", count)
-    yield counted
-    events.unregister("before-call.rds-data", count)
-
-
 def test_create_then_nothing_to_do_in_four_calls(
     data_api: DataApiEndpoint, fresh_db_url: str, app_roles: RoleSet, rds_iam: str,
-    calls: Counter[str],
+    data_api_calls: Counter[str],
 ) -> None:  # fmt: skip
     migrate(fresh_db_url)
     created = reconcile.apply(data_api.transport(), app_roles, require_iam=True)
@@ -53,15 +37,19 @@ def test_create_then_nothing_to_do_in_four_calls(
     assert refused(fresh_db_url, "app_rw", "DROP TABLE tags") == INSUFFICIENT_PRIVILEGE
     assert refused(fresh_db_url, "app_ro", "DELETE FROM tags") == INSUFFICIENT_PRIVILEGE
     # begin, lock, read, the statements, verify, commit
-    assert calls["ExecuteStatement"] == 3 + len(created.statements)
+    assert data_api_calls["ExecuteStatement"] == 3 + len(created.statements)
     before = catalog_snapshot(fresh_db_url, app_roles.names)
-    calls.clear()
+    data_api_calls.clear()
 
     again = reconcile.apply(data_api.transport(), app_roles, require_iam=True)
 
     assert not again.changed
     assert catalog_snapshot(fresh_db_url, app_roles.names) == before
-    assert dict(calls) == {"BeginTransaction": 1, "ExecuteStatement": 2, "CommitTransaction": 1}
+    assert dict(data_api_calls) == {
+        "BeginTransaction": 1,
+        "ExecuteStatement": 2,
+        "CommitTransaction": 1,
+    }
 
 
 def test_a_removed_role_can_no_longer_log_in(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +27,6 @@ the lock (begin, lock, two CREATE TABLE IF NOT EXISTS, read, commit: 6); the loo
 the lock that finds nothing more to do (begin, lock, read, commit: 4); the final read (1)."""
 
 
-@pytest.fixture
-def calls(data_api: DataApiEndpoint) -> Iterator[Counter[str]]:
-    counted: Counter[str] = Counter()
-
-    def count(model: Any, **_: Any) -> None:
-        counted[model.name] += 1
-
-    events = data_api.client().meta.events
-    events.register("before-call.rds-data", count)
-    yield counted
-    events.unregister("before-call.rds-data", count)
-
-
 def run_up(endpoint: DataApiEndpoint, directory: Path, **config: Any) -> Any:
     engine = Engine(
         endpoint.transport(), compile_directory(directory), config=EngineConfig(**config)
@@ -49,11 +35,11 @@ def run_up(endpoint: DataApiEndpoint, directory: Path, **config: Any) -> Any:
 
 
 def test_each_transactional_file_costs_one_call(
-    data_api: DataApiEndpoint, calls: Counter[str], fresh_db_url: str
+    data_api: DataApiEndpoint, data_api_calls: Counter[str], fresh_db_url: str
 ) -> None:
     result = run_up(data_api, MIGRATIONS)
     assert result.applied_versions == (1, 2, 3, 4)
-    assert sum(calls.values()) == FIXED_CALLS + 4
+    assert sum(data_api_calls.values()) == FIXED_CALLS + 4
     assert state(fresh_db_url) == [(4, False)]
     assert [h[:2] for h in history(fresh_db_url)] == [(v, "up") for v in (1, 2, 3, 4)]
     assert all(h[2] for h in history(fresh_db_url))  # each file's checksum, as ever
@@ -62,12 +48,12 @@ def test_each_transactional_file_costs_one_call(
 
 
 def test_the_statement_per_call_way_costs_five_calls_and_one_per_statement(
-    data_api: DataApiEndpoint, calls: Counter[str]
+    data_api: DataApiEndpoint, data_api_calls: Counter[str]
 ) -> None:
     """The way before (and the fallback): BEGIN, lock, read, each statement, write, COMMIT."""
     statements = sum(len(m.up.statements) for m in compile_directory(MIGRATIONS).migrations)
     run_up(data_api, MIGRATIONS, single_call=False)
-    assert sum(calls.values()) == FIXED_CALLS + 5 * 4 + statements
+    assert sum(data_api_calls.values()) == FIXED_CALLS + 5 * 4 + statements
 
 
 def test_a_failing_statement_leaves_nothing_of_its_file_and_is_named(
@@ -143,7 +129,7 @@ def test_dollar_quotes_semicolons_and_our_own_tags_in_a_file_survive(
 
 def test_a_file_too_long_for_one_call_goes_a_statement_per_call(
     data_api: DataApiEndpoint,
-    calls: Counter[str],
+    data_api_calls: Counter[str],
     fresh_db_url: str,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -155,7 +141,7 @@ def test_a_file_too_long_for_one_call_goes_a_statement_per_call(
     with caplog.at_level(logging.INFO, logger="dbmigrate"):
         assert run_up(data_api, tmp_path).applied_versions == (1, 2)
     assert "000002_big.up.sql goes a statement per call: too long for one call" in caplog.text
-    assert sum(calls.values()) == FIXED_CALLS + 1 + (5 + 3)
+    assert sum(data_api_calls.values()) == FIXED_CALLS + 1 + (5 + 3)
     assert query(fresh_db_url, "SELECT count(*), min(length(v)) FROM t") == [(3, 30_000)]
 
 

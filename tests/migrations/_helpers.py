@@ -18,6 +18,9 @@ from dbmigrate.engine import Engine, EngineConfig
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from ops.database import URL_VARIABLES
 
+NO_TX = "-- migrate:no-transaction\n"
+"""The first line of a file that runs outside a transaction."""
+
 REPO = Path(__file__).resolve().parents[2]
 MIGRATIONS = REPO / "migrations"
 

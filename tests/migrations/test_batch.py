@@ -23,9 +23,7 @@ from dbmigrate.transports import data_api
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from devtools.postgres import Server
 from tests.fixtures.postgres import new_database
-from tests.migrations._helpers import engine, history, query, state, tables, write
-
-NO_TX = "-- migrate:no-transaction\n"
+from tests.migrations._helpers import NO_TX, engine, history, query, state, tables, write
 
 
 class CountingTransport(PsycopgTransport):

@@ -14,6 +14,7 @@ import pytest
 
 from dbmigrate.hints import DIRTY_CAUSE
 from tests.migrations._helpers import (
+    NO_TX,
     REPO,
     cli,
     copy_standard,
@@ -24,8 +25,6 @@ from tests.migrations._helpers import (
     without_urls,
     write,
 )
-
-NO_TX = "-- migrate:no-transaction\n"
 
 
 def test_up_json_then_version_and_plan(fresh_db_url: str) -> None:

@@ -26,6 +26,7 @@ from dbmigrate.transport import Executor, Params, Row
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from tests.migrations._helpers import (
     MIGRATIONS,
+    NO_TX,
     PerTransactionLockTransport,
     copy_standard,
     engine,
@@ -35,8 +36,6 @@ from tests.migrations._helpers import (
     tables,
     write,
 )
-
-NO_TX = "-- migrate:no-transaction\n"
 
 
 def test_version_of_a_new_database_is_none_and_creates_nothing(fresh_db_url: str) -> None:

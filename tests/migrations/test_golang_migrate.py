@@ -113,14 +113,20 @@ def test_create_names_the_same_next_files(
     assert f"{existing + 2:06d}_add_order_items.down.sql" in names
 
 
-def test_a_file_failing_under_golang_migrate_is_dirty_for_the_engine_until_migrate_force(
-    golang_migrate: GolangMigrate, fresh_db_url: str, tmp_path: Path
-) -> None:
+def two_then_a_broken_file(tmp_path: Path) -> tuple[Path, Path]:
+    """The standards' first two files, then a third that fails on its only statement."""
     directory = copy_standard(tmp_path / "migrations", upto=2)
     broken = write(
         directory, "000003_broken.up.sql", "CREATE TABLE posts (id int REFERENCES nope);"
     )
     write(directory, "000003_broken.down.sql", "DROP TABLE posts;")
+    return directory, broken
+
+
+def test_a_file_failing_under_golang_migrate_is_dirty_for_the_engine_until_migrate_force(
+    golang_migrate: GolangMigrate, fresh_db_url: str, tmp_path: Path
+) -> None:
+    directory, broken = two_then_a_broken_file(tmp_path)
     failed = golang_migrate.run(fresh_db_url, directory, "up")
     assert failed.returncode != 0 and 'relation "nope" does not exist' in failed.stderr
     assert golang_migrate.version(fresh_db_url, directory) == "3 (dirty)"
@@ -144,11 +150,7 @@ def test_a_file_failing_under_golang_migrate_is_dirty_for_the_engine_until_migra
 def test_after_the_engines_force_golang_migrate_continues(
     golang_migrate: GolangMigrate, fresh_db_url: str, tmp_path: Path
 ) -> None:
-    directory = copy_standard(tmp_path / "migrations", upto=2)
-    broken = write(
-        directory, "000003_broken.up.sql", "CREATE TABLE posts (id int REFERENCES nope);"
-    )
-    write(directory, "000003_broken.down.sql", "DROP TABLE posts;")
+    directory, broken = two_then_a_broken_file(tmp_path)
     assert golang_migrate.run(fresh_db_url, directory, "up").returncode != 0
     broken.write_text("CREATE TABLE posts (id int);")
     forced = cli("force", "2", "--dir", str(directory), url=fresh_db_url)

@@ -34,6 +34,7 @@ from tests.fixtures.golang_migrate import GolangMigrate
 from tests.fixtures.postgres import new_database
 from tests.migrations._helpers import (
     MIGRATIONS,
+    NO_TX,
     REPO,
     cli,
     one_error_line,
@@ -42,9 +43,6 @@ from tests.migrations._helpers import (
     without_urls,
     write,
 )
-
-NO_TX = "-- migrate:no-transaction\n"
-
 
 GATE = 424_242
 GATED = f"SELECT pg_advisory_lock({GATE});\nSELECT pg_advisory_unlock({GATE});"
@@ -224,6 +222,24 @@ def test_migrate_without_a_database_in_its_url_holds_the_other_key_which_the_eng
     assert (code, out.strip()) == (0, "no change: database at version 2"), err
 
 
+def migrate_started_while_the_engine_applies_3(
+    golang_migrate: GolangMigrate, url: str, directory: Path, gate: Gate
+) -> tuple[subprocess.Popen[str], str]:
+    """The engine holds golang-migrate's key in its gated file, a ``migrate up`` queues for
+    it, the gate opens; the engine applies all 3 files. Returns migrate and its stderr."""
+    key = gm_key(url)
+    ours = OpsRun(url, directory, "up")
+    wait_until(lambda: at_the_gate(url) == ["dbmigrate"], "the engine in its gated file")
+    assert holders(url, key) == ["dbmigrate"]
+    theirs = golang_migrate.start(url, directory, "up")
+    wait_until(lambda: holders(url, key, granted=False) == [""], "migrate waits")
+    gate.open()
+    code, out, err = ours.finish()
+    assert (code, out.strip()) == (0, "applied 3 migration(s) up; now at 3"), err
+    _, their_err = theirs.communicate(timeout=30)
+    return theirs, their_err
+
+
 # -- psycopg: each waits for the other's run ----------------------------------------------------
 
 
@@ -247,16 +263,9 @@ def test_a_running_engine_makes_migrate_wait_then_find_nothing_to_do(
     golang_migrate: GolangMigrate, fresh_db_url: str, tmp_path: Path, gate: Gate
 ) -> None:
     directory = ledger_migrations(tmp_path / "m", 3, gated=2)
-    key = gm_key(fresh_db_url)
-    ours = OpsRun(fresh_db_url, directory, "up")
-    wait_until(lambda: at_the_gate(fresh_db_url) == ["dbmigrate"], "the engine in its gated file")
-    assert holders(fresh_db_url, key) == ["dbmigrate"]
-    theirs = golang_migrate.start(fresh_db_url, directory, "up")
-    wait_until(lambda: holders(fresh_db_url, key, granted=False) == [""], "migrate waits")
-    gate.open()
-    code, out, err = ours.finish()
-    assert (code, out.strip()) == (0, "applied 3 migration(s) up; now at 3"), err
-    _, their_err = theirs.communicate(timeout=30)
+    theirs, their_err = migrate_started_while_the_engine_applies_3(
+        golang_migrate, fresh_db_url, directory, gate
+    )
     assert theirs.returncode == 0 and their_err.strip() == "no change"
     assert ledger(fresh_db_url) == [1, 2, 3]
 
@@ -311,16 +320,9 @@ def test_an_engine_building_an_index_concurrently_lets_a_waiting_migrate_through
     then either refuses the dirty database or, if the engine took the lock back first,
     waits and finds nothing to do. Either way the build completes."""
     directory = index_migrations(tmp_path / "m")
-    key = gm_key(fresh_db_url)
-    ours = OpsRun(fresh_db_url, directory, "up")
-    wait_until(lambda: at_the_gate(fresh_db_url) == ["dbmigrate"], "the engine in its gated file")
-    assert holders(fresh_db_url, key) == ["dbmigrate"]
-    theirs = golang_migrate.start(fresh_db_url, directory, "up")
-    wait_until(lambda: holders(fresh_db_url, key, granted=False) == [""], "migrate waits")
-    gate.open()
-    code, out, err = ours.finish()
-    assert (code, out.strip()) == (0, "applied 3 migration(s) up; now at 3"), err
-    _, their_err = theirs.communicate(timeout=30)
+    theirs, their_err = migrate_started_while_the_engine_applies_3(
+        golang_migrate, fresh_db_url, directory, gate
+    )
     refused = theirs.returncode == 1 and "Dirty database version 3" in their_err
     assert refused or (theirs.returncode, their_err.strip()) == (0, "no change"), their_err
     assert index_is_valid(fresh_db_url) and state(fresh_db_url) == [(3, False)]

@@ -24,7 +24,7 @@ from ops.database import URL_VARIABLES
 from tests.fixtures.data_api import DataApiEndpoint
 from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.postgres import new_database
-from tests.migrations._helpers import copy_standard, engine, query, state, tables, write
+from tests.migrations._helpers import NO_TX, copy_standard, engine, query, state, tables, write
 from tests.ops._helpers import (
     ENV,
     REPO,
@@ -36,8 +36,6 @@ from tests.ops._helpers import (
     published,
     run_in_process,
 )
-
-NO_TX = "-- migrate:no-transaction\n"
 
 
 class Cli:
