@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS_DIR = ROOT / ".tools"
 GO_DOWNLOAD = "https://go.dev/dl/"
+GO_DEFAULT = Path("/usr/local/go/bin/go")
+"""Where Go's own installer puts it, often not on a root shell's PATH."""
 
 
 class GoToolUnavailableError(RuntimeError):
@@ -114,9 +116,7 @@ def _build(go: str, tool: GoTool) -> None:
 
 
 def _go_command() -> str:
-    go = shutil.which("go") or next(
-        (str(p) for p in (Path("/usr/local/go/bin/go"),) if p.is_file()), None
-    )
+    go = shutil.which("go") or (str(GO_DEFAULT) if GO_DEFAULT.is_file() else None)
     if go is None:
         raise GoToolUnavailableError(
             f"the Go toolchain (`go`) is not installed: install Go from {GO_DOWNLOAD} and put "
