@@ -18,6 +18,7 @@ from config.model import (
     ClusterRemovalPolicy,
     DisasterRecoveryCopyConfig,
     EnvironmentConfig,
+    MigrationsConfig,
     NetworkConfig,
     StreamView,
     TableClass,
@@ -83,9 +84,31 @@ def _environment(name: object, body: object) -> EnvironmentConfig:
         backup=_backup(root.section("backup"), region),
         access=parse_access(root.section("access")),
         monitoring=parse_monitoring(root.section("monitoring")),
+        migrations=_migrations(root.section("migrations")),
         tags=root.string_map("tags"),
     )
     root.finish()
+    return config
+
+
+def _migrations(s: Section) -> MigrationsConfig:
+    """Bounds: CloudFormation waits at most an hour for a custom resource; the runner's
+    function times out after 14 minutes, one of which is kept for the file in flight."""
+    config = MigrationsConfig(
+        total_timeout_minutes=s.integer("total_timeout_minutes", 60, low=2, high=60),
+        query_interval_seconds=s.integer("query_interval_seconds", 30, low=5, high=300),
+        invocation_budget_seconds=s.integer("invocation_budget_seconds", 600, low=30, high=780),
+    )
+    total = config.total_timeout_minutes * 60
+    if total % config.query_interval_seconds:
+        raise s.fail(
+            "query_interval_seconds",
+            f"{config.query_interval_seconds} must divide total_timeout_minutes * 60 ({total}): "
+            "the Provider framework retries a whole number of times",
+        )
+    if config.query_interval_seconds * 2 > total:
+        raise s.fail("query_interval_seconds", "leaves fewer than two checks in the total timeout")
+    s.finish()
     return config
 
 

@@ -147,6 +147,21 @@ class AccessConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MigrationsConfig:
+    """How long a deploy's migration run may take (the Provider's asynchronous mode).
+
+    Each isComplete invocation applies files for ``invocation_budget_seconds``,
+    then the framework calls again after ``query_interval_seconds``, until the
+    run ends or ``total_timeout_minutes`` have passed (CloudFormation's ceiling
+    for a custom resource is an hour).
+    """
+
+    total_timeout_minutes: int = 60
+    query_interval_seconds: int = 30
+    invocation_budget_seconds: int = 600
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """One deployment environment: one DatabaseStack."""
 
@@ -161,6 +176,7 @@ class EnvironmentConfig:
     backup: BackupConfig = field(default_factory=BackupConfig)
     access: AccessConfig = field(default_factory=AccessConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    migrations: MigrationsConfig = field(default_factory=MigrationsConfig)
     tags: tuple[tuple[str, str], ...] = ()
 
     @property

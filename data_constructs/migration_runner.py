@@ -28,9 +28,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from config.model import MigrationsConfig
 from data_constructs.nag import acknowledge
 from data_constructs.retention import retention_days
 from dbaccess.roles import RoleSet
@@ -42,7 +44,8 @@ ENGINE_SOURCE = ROOT / "dbmigrate"
 ACCESS_SOURCE = ROOT / "dbaccess"
 # Synth-time or local-only modules: the Lambda must not need pglast or psycopg.
 _NOT_IN_ASSET = ("compile.py", "source.py", "cache.py", "psycopg_transport.py")
-HANDLER = "migration_runner.handler.on_event"
+HANDLER = "migration_runner.handler.main"
+"""Both of the Provider's calls, onEvent and isComplete (the handler tells them apart)."""
 _DATA_API_ACTIONS = (
     "BeginTransaction",
     "CommitTransaction",
@@ -50,6 +53,7 @@ _DATA_API_ACTIONS = (
     "RollbackTransaction",
 )
 RESOURCE_TYPE = "Custom::SchemaMigrations"
+MAX_SERVICE_TIMEOUT_SECONDS = 3600
 
 
 class MigrationRunner(Construct):
@@ -71,21 +75,37 @@ class MigrationRunner(Construct):
         environment_name: str,
         log_retention_days: int,
         roles: RoleSet,
+        timing: MigrationsConfig,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = self._function(bundle, log_retention_days)
         self._grant(cluster, secret)
+        total = Duration.minutes(timing.total_timeout_minutes)
+        # Asynchronous: onEvent checks the request, isComplete applies files a budget at a
+        # time, called every query interval until done (lambdas/migration_runner/timing.py).
         self.provider = cr.Provider(
             self,
             "Provider",
             on_event_handler=self.function,
+            is_complete_handler=self.function,
+            query_interval=Duration.seconds(timing.query_interval_seconds),
+            total_timeout=total,
             log_group=self._log_group("ProviderLogs", log_retention_days),
+            disable_waiter_state_machine_logging=False,
+            waiter_state_machine_log_options=cr.LogOptions(
+                destination=self._log_group("WaiterLogs", log_retention_days),
+                level=sfn.LogLevel.ALL,
+                # The execution data is the CloudFormation request, with its presigned URL.
+                include_execution_data=False,
+            ),
         )
         self.resource = CustomResource(
             self,
             "SchemaMigrations",
             service_token=self.provider.service_token,
             resource_type=RESOURCE_TYPE,
+            # CloudFormation's own wait, at its one-hour maximum: the runner reports first.
+            service_timeout=Duration.seconds(MAX_SERVICE_TIMEOUT_SECONDS),
             properties={
                 "ClusterArn": cluster.cluster_arn,
                 "SecretArn": secret.secret_arn,
@@ -95,6 +115,9 @@ class MigrationRunner(Construct):
                 "BundleChecksum": bundle.bundle_checksum,
                 "Roles": roles.to_json(),
                 "RolesChecksum": roles.checksum,
+                "TotalTimeoutSeconds": str(total.to_seconds()),
+                "QueryIntervalSeconds": str(timing.query_interval_seconds),
+                "InvocationBudgetSeconds": str(timing.invocation_budget_seconds),
             },
         )
         self.resource.node.add_dependency(cluster)
@@ -137,27 +160,58 @@ class MigrationRunner(Construct):
         )
 
     def _acknowledge_provider(self) -> None:
-        framework = self.provider.node.find_child("framework-onEvent")
+        stack = Stack.of(self)
+        runner_arn = stack.get_logical_id(_cfn(self.function))
+        for name in ("framework-onEvent", "framework-isComplete", "framework-onTimeout"):
+            framework = self.provider.node.find_child(name)
+            acknowledge(
+                framework,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaBasicExecutionRole]",
+                f"The custom_resources.Provider framework's {name} function only writes its own "
+                "logs; the basic execution role is the framework's fixed choice.",
+            )
+            acknowledge(
+                framework,
+                "AwsSolutions-L1",
+                f"The Provider framework's {name} function's Node.js runtime is pinned by "
+                "aws-cdk-lib, not by this project; the migration runner itself uses the latest "
+                "Python runtime.",
+            )
+        for name in ("framework-onEvent", "framework-isComplete", "framework-onTimeout"):
+            acknowledge(
+                self.provider.node.find_child(name),
+                f"AwsSolutions-IAM5[Resource::<{runner_arn}.Arn>:*]",
+                f"The Provider framework's {name} function invokes any version of the migration "
+                "runner function; the wildcard is limited to that one function's qualified ARNs.",
+            )
+        self._acknowledge_waiter(stack)
+
+    def _acknowledge_waiter(self, stack: Stack) -> None:
+        waiter = self.provider.node.find_child("waiter-state-machine")
+        for name in ("framework-isComplete", "framework-onTimeout"):
+            function = self.provider.node.find_child(name)
+            assert isinstance(function, lambda_.Function)
+            acknowledge(
+                waiter,
+                f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(_cfn(function))}.Arn>:*]",
+                f"The Provider's waiter state machine invokes any version of its {name} "
+                "function; the wildcard is limited to that one function's qualified ARNs.",
+            )
         acknowledge(
-            framework,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
-            "The custom_resources.Provider framework function only writes its own logs; "
-            "the basic execution role is the framework's fixed choice.",
+            waiter,
+            "AwsSolutions-IAM5[Resource::*]",
+            "The waiter state machine's log delivery to WaiterLogs: Step Functions' logging "
+            "actions (logs:CreateLogDelivery and the rest) support no resource-level permissions.",
         )
         acknowledge(
-            framework,
-            f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(_cfn(self.function))}"
-            ".Arn>:*]",
-            "The Provider framework invokes any version of the migration runner function; the "
-            "wildcard is limited to that one function's qualified ARNs.",
+            waiter,
+            "AwsSolutions-SF2",
+            "The Provider's waiter only calls isComplete again every query interval; each "
+            "execution is logged (ALL events, WaiterLogs) and the runner logs every file it "
+            "applies as JSON, so X-Ray traces would add no information.",
         )
-        acknowledge(
-            framework,
-            "AwsSolutions-L1",
-            "The Provider framework function's Node.js runtime is pinned by aws-cdk-lib, "
-            "not by this project; the migration runner itself uses the latest Python runtime.",
-        )
+
         acknowledge(
             self.function,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+from dbmigrate import resume
 from dbmigrate.bundle import Bundle
 from dbmigrate.errors import InvalidRequestError, LockBusyError
 from dbmigrate.hints import DEFAULT_FORCE_HINT, DirtyHints
@@ -48,6 +49,7 @@ from dbmigrate.locks import (
     golang_migrate_lock_keys,
     sqlstate_in_chain,
 )
+from dbmigrate.no_transaction import StopWhen
 from dbmigrate.planning import (
     AppliedStep,
     Direction,
@@ -58,6 +60,7 @@ from dbmigrate.planning import (
     show,
     versions_text,
 )
+from dbmigrate.resume import Running
 from dbmigrate.state import (
     CREATE_HISTORY_TABLE,
     CREATE_VERSION_TABLE,
@@ -151,6 +154,7 @@ class Engine:
         self._on_step = on_step
         self._applied_by = config.applied_by
         self._identified = False
+        self._running: Running | None = None
 
     # -- read-only commands -------------------------------------------------
 
@@ -180,26 +184,40 @@ class Engine:
 
     # -- commands that change the database -----------------------------------
 
-    def up(self, n: int | None = None) -> RunResult:
+    def up(self, n: int | None = None, *, stop_when: StopWhen | None = None) -> RunResult:
         """Apply all pending migrations, or the next ``n``.
 
         A database already past the newest bundled version is left alone: the
         result says so instead of failing, so rolling back a deployment to an
         older bundle never tries to undo a forward-only schema change.
+
+        ``stop_when`` is asked after each file: once it says so, the run stops
+        there (``RunResult.complete`` False), and a statement left running raises
+        `StatementRunningError`; the next ``up`` continues from the recorded state.
         """
         if n is not None and n < 1:
             raise InvalidRequestError(f"up N needs N >= 1, got {n}")
+        return self._up(n, stop_when, dirty_ahead_ok=False)
+
+    def migrate_to_latest(self, *, stop_when: StopWhen | None = None) -> RunResult:
+        """``up()`` for the deployment Lambda: newest bundled version, or leave a newer database.
+
+        Newer and dirty too: a rollback Update runs while the newer deploy's file may
+        still be running (or failed); refusing it would fail the rollback as well.
+        """
+        return self._up(None, stop_when, dirty_ahead_ok=True)
+
+    def _up(self, n: int | None, stop_when: StopWhen | None, *, dirty_ahead_ok: bool) -> RunResult:
         with self._exclusive():
-            start = self._prepare()
+            start = self._prepare(continuing=True, dirty_ahead_ok=dirty_ahead_ok)
             ahead = self._planner.ahead_message(start.version)
             if ahead:
+                if start.dirty:
+                    ahead += f" (dirty at {show(start.version)}: left for the newer deploy)"
                 log.info(ahead)
                 return RunResult(start.version, start.version, (), ahead=True, message=ahead)
-            return self._run(start, self._planner.up_target(start.version, n), "up")
-
-    def migrate_to_latest(self) -> RunResult:
-        """``up()`` for the deployment Lambda: newest bundled version, or leave a newer database."""
-        return self.up()
+            target = self._planner.up_target(start.version, n)
+            return self._run(start, target, "up", stop_when)
 
     def down(self, n: int) -> RunResult:
         """Revert the last ``n`` applied migrations; all of them must have down files."""
@@ -268,6 +286,7 @@ class Engine:
         def write(tx: Executor) -> None:
             _create_tables(tx)
             write_state(tx, version, dirty=False, record=record)
+            resume.clear(tx)  # whatever was left running is now the operator's to judge
 
         self._stepper.locked(write)
         self._stepper.wrote(VersionState(version, dirty=False))
@@ -332,21 +351,47 @@ class Engine:
 
     # -- the step loop --------------------------------------------------------
 
-    def _prepare(self) -> VersionState:
+    def _prepare(self, *, continuing: bool = False, dirty_ahead_ok: bool = False) -> VersionState:
         """The tables, then the state read under the locks: a ``migrate`` mid-file holds them
-        (its dirty row then is its own, not a failure), so this never sees that row."""
+        (its dirty row then is its own, not a failure), so this never sees that row.
+
+        ``continuing``: a dirty version whose no-transaction file this engine left
+        running (``dbmigrate.resume``) is continued instead of refused.
+        """
+        self._running = None
 
         def prepare(tx: Executor) -> VersionState:
             _create_tables(tx)
             state = read_state(tx)
-            self._stepper.require_clean(state)
+            if state.dirty and continuing:
+                if dirty_ahead_ok and self._planner.ahead_message(state.version):
+                    return state
+                self._running = self._continuable(tx, state)
+            if self._running is None:
+                self._stepper.require_clean(state)
             self._stepper.verify_checksums(tx, state.version)
             return state
 
         state = self._stepper.known = self._stepper.locked(prepare)
         return state
 
-    def _run(self, start: VersionState, target: int | None, direction: Direction) -> RunResult:
+    def _continuable(self, tx: Executor, state: VersionState) -> Running | None:
+        """The row of the file left running at the dirty version, if it is this bundle's."""
+        migration = self._bundle.get(state.version) if state.version is not None else None
+        if migration is None or migration.up.transactional:
+            return None
+        running = resume.read(tx, migration.version)
+        if running is None or running.checksum != migration.up.checksum:
+            return None
+        return running
+
+    def _run(
+        self,
+        start: VersionState,
+        target: int | None,
+        direction: Direction,
+        stop_when: StopWhen | None = None,
+    ) -> RunResult:
         steps = self._planner.steps(start.version, target, direction)
         missing = [s for s in steps if s.file == ""]
         if missing:
@@ -357,18 +402,28 @@ class Engine:
                 "write a new up migration that reverses it instead"
             )
         applied: list[AppliedStep] = []
+        if self._running is not None:
+            self._record(applied, [self._stepper.continue_file(self._running, stop_when)])
         while done := self._stepper.advance(target, direction):
-            for step in done:
-                applied.append(step)
-                if self._on_step is not None:
-                    self._on_step(step)
+            self._record(applied, done)
+            if stop_when is not None and stop_when():
+                break  # after at least one file: every call makes progress
         current = read_state(self._transport).version
+        complete = self._planner.next_step(current, target, direction) is None
         if not applied:
             message = f"no change: database at version {show(current)}"
         else:
             message = f"applied {len(applied)} migration(s) {direction}; now at {show(current)}"
+        if not complete:
+            message += f"; stopped for time, {self._planner.left(current, target)} left"
         log.info(message)
-        return RunResult(start.version, current, tuple(applied), message=message)
+        return RunResult(start.version, current, tuple(applied), message=message, complete=complete)
+
+    def _record(self, applied: list[AppliedStep], done: list[AppliedStep]) -> None:
+        for step in done:
+            applied.append(step)
+            if self._on_step is not None:
+                self._on_step(step)
 
 
 def _create_tables(tx: Executor) -> None:

@@ -102,6 +102,21 @@ class DirtyStatementError(StatementError, DirtyDatabaseError):
     """A statement of a non-transactional migration failed and left the database dirty."""
 
 
+class StatementRunningError(DirtyDatabaseError):
+    """A no-transaction file's statement is still running on the server past this run's time.
+
+    The version stays dirty while it runs, with the statement recorded
+    (``dbmigrate.resume``): the next ``up`` waits for it and carries on with the
+    file. ``running_seconds`` is how long it has been running.
+    """
+
+    def __init__(self, message: str, *, file: str, statement: str, running_seconds: int) -> None:
+        super().__init__(message)
+        self.file = file
+        self.statement = statement
+        self.running_seconds = running_seconds
+
+
 class ConnectError(MigrationError):
     """The database could not be reached."""
 

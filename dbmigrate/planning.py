@@ -62,6 +62,8 @@ class RunResult:
     applied: tuple[AppliedStep, ...] = field(default=())
     ahead: bool = False
     message: str = ""
+    complete: bool = True
+    """False when a time limit (``stop_when``) stopped the run before its target."""
 
     @property
     def applied_versions(self) -> tuple[int, ...]:
@@ -130,6 +132,10 @@ class Planner:
         if known is None or (target is not None and known.version <= target):
             return None
         return self._make_step(known, "down", self.version_before(known.version))
+
+    def left(self, current: int | None, target: int | None) -> int:
+        """How many files ``up`` still has to apply from ``current`` to ``target``."""
+        return len(self.steps(current, target, "up"))
 
     def script(self, step: Step) -> Script:
         migration = self.bundle.get(step.version)

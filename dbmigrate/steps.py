@@ -27,11 +27,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
+from dbmigrate import resume
 from dbmigrate.batch import Batcher, log_applying
 from dbmigrate.errors import (
     ChecksumMismatchError,
     DirtyDatabaseError,
-    DirtyStatementError,
     LockBusyError,
     MigrationError,
     StateError,
@@ -49,7 +49,9 @@ from dbmigrate.locks import (
     sqlstate_in_chain,
 )
 from dbmigrate.model import Script
+from dbmigrate.no_transaction import NoTransactionFile, StopWhen
 from dbmigrate.planning import AppliedStep, Direction, Planner, Step, show
+from dbmigrate.resume import Running
 from dbmigrate.single_call import NOT_IMPLEMENTED_SQLSTATE, file_sql, fits, located_error
 from dbmigrate.state import (
     STALE_STATE_SQLSTATE,
@@ -253,7 +255,7 @@ class Stepper:
 
         def rerun(tx: Executor) -> None:
             if read_state(tx) == VersionState(before, dirty=False):
-                self._execute_statements(tx, script, step, before, long_running=False)
+                self._execute_statements(tx, script, before)
             raise _RollBackError
 
         try:
@@ -383,10 +385,12 @@ class Stepper:
             script = self._planner.script(step)
             if not script.transactional:
                 write_state(tx, step.version_after, dirty=True)
+                dirty = -1 if step.version_after is None else step.version_after
+                resume.start(tx, dirty, script.checksum, self._limits.applied_by)
                 return _Found(state, step, script, None)
             log.info("applying %s (%s)", step.file, direction)
             started = time.monotonic()
-            self._execute_statements(tx, script, step, state.version, long_running=False)
+            self._execute_statements(tx, script, state.version)
             duration = _elapsed_ms(started)
             record = self.history_row(step, script.checksum, duration)
             write_state(tx, step.version_after, dirty=False, record=record)
@@ -413,20 +417,43 @@ class Stepper:
             step = found.step
             return AppliedStep(step.version, step.name, direction, step.file, found.duration)
         self.known = VersionState(found.step.version_after, dirty=True)
-        return self._non_transactional(found.step, found.script, found.state.version)
+        return self._non_transactional(found.step, found.script)
 
-    def _non_transactional(self, step: Step, script: Script, before: int | None) -> AppliedStep:
+    def _non_transactional(self, step: Step, script: Script) -> AppliedStep:
         """golang-migrate's protocol: the dirty row is committed; now run, then mark clean."""
         log.info(
             "applying %s (%s, no transaction, marked dirty while it runs)",
             step.file,
             step.direction,
         )
+        return self._finish_no_transaction(step, script, lambda file: file.send_from(0))
+
+    def continue_file(self, running: Running, stop_when: StopWhen | None) -> AppliedStep:
+        """The no-transaction file a previous run left running (``dbmigrate.resume``): wait
+        for its statement, then send the rest and mark it clean."""
+        step = self._planner.next_step(
+            self._planner.version_before(running.version), running.version, "up"
+        )
+        if step is None:  # the engine only continues bundled versions
+            raise StateError(f"version {running.version} is not in the bundle")
+        script = self._planner.script(step)
+        log.info("continuing %s (no transaction, dirty while it runs)", step.file)
+
+        def rest(file: NoTransactionFile) -> None:
+            file.wait(running, stop_when)
+            file.send_from(running.index + 1)
+
+        return self._finish_no_transaction(step, script, rest)
+
+    def _finish_no_transaction(
+        self, step: Step, script: Script, send: Callable[[NoTransactionFile], None]
+    ) -> AppliedStep:
+        file = NoTransactionFile(self._transport, self._planner, self._hints, step, script)
         started = time.monotonic()
         session = self.session_locks
         try:
             with session.released() if session is not None else nullcontext():
-                self._execute_statements(self._transport, script, step, before, long_running=True)
+                send(file)
             duration = _elapsed_ms(started)
             record = self.history_row(step, script.checksum, duration)
             self.locked(lambda tx: self._mark_clean(tx, step, record))
@@ -448,33 +475,19 @@ class Stepper:
                 "use force to record the right version"
             )
         write_state(tx, step.version_after, dirty=False, record=record)
+        tx.execute(resume.CLEAR_RUNNING)
 
-    def _execute_statements(
-        self,
-        executor: Executor,
-        script: Script,
-        step: Step,
-        before: int | None,
-        *,
-        long_running: bool,
-    ) -> None:
+    def _execute_statements(self, executor: Executor, script: Script, before: int | None) -> None:
+        """A transactional file's statements in ``executor``'s transaction."""
         for statement in script.statements:
             try:
-                executor.execute(statement.sql, long_running=long_running)
+                executor.execute(statement.sql)
             except Exception as exc:
-                where = (
+                raise StatementError(
                     f"{script.path} line {statement.line}: statement `{excerpt(statement.sql)}` "
-                    f"failed: {db_error_text(exc)}"
-                )
-                if script.transactional:
-                    raise StatementError(
-                        f"{where}; nothing from this file was applied, the database is still at "
-                        f"version {show(before)}"
-                    ) from exc
-                migration = self._planner.bundle.get(step.version)
-                rerun = self._hints.rerun(migration, step.direction) if migration else None
-                dirty = self._hints.text(step.version_after, rerun)
-                raise DirtyStatementError(f"{where}; {dirty}") from exc
+                    f"failed: {db_error_text(exc)}; nothing from this file was applied, the "
+                    f"database is still at version {show(before)}"
+                ) from exc
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,12 @@ class OutcomeUnknownError(Exception):
     have run. Transports raise a subclass; the engine decides what to check."""
 
 
+class StillRunningError(Exception):
+    """A long-running statement outlived the transport's deadline and is still running on
+    the server (its call was cut; nothing can cancel it from here). Transports raise a
+    subclass; the engine says which file and statement, and a later run can wait for it."""
+
+
 class BatchError(Exception):
     """``execute_batch`` stopped at a failing transaction; those before it committed.
 

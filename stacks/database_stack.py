@@ -59,6 +59,7 @@ class DatabaseStack(Stack):
             environment_name=config.name,
             log_retention_days=config.aurora.log_retention_days,
             roles=config.access.roles,
+            timing=config.migrations,
         )
         self.access = ApplicationAccess(
             self,

@@ -43,7 +43,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
-from dbmigrate.transport import Executor, OutcomeUnknownError, Params, Row, SqlValue
+from dbmigrate.transport import (
+    Executor,
+    OutcomeUnknownError,
+    Params,
+    Row,
+    SqlValue,
+    StillRunningError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +157,7 @@ class StatementOutcomeUnknownError(CallCutError, OutcomeUnknownError):
     """
 
 
-class StatementStillRunningError(TransportError):
+class StatementStillRunningError(TransportError, StillRunningError):
     """A long-running statement outlived the transport's deadline.
 
     It is still running on the server (the Data API cannot cancel it after the

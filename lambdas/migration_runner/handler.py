@@ -28,7 +28,8 @@ from typing import Any, Protocol
 from dbmigrate.bundle import Bundle
 from dbmigrate.transports.data_api import DataApiTransport, make_rds_data_client
 
-from .runner import Properties, handle
+from . import runner
+from .runner import Deadline, Properties
 
 BUNDLE_PATH_ENV = "MIGRATION_BUNDLE_PATH"
 DEFAULT_BUNDLE_PATH = Path(__file__).with_name("bundle.json")
@@ -37,6 +38,9 @@ DEADLINE_MARGIN_SECONDS = 60.0
 """Time kept back from the Lambda's remaining time, so that a run that has to give up
 (retries, waiting on a long statement) still returns its own error to CloudFormation
 instead of being killed by the Lambda timeout with no reason at all."""
+
+HANDLER = "main"
+"""The function's handler (``migration_runner.handler.main``): both framework calls."""
 
 LOGGERS = ("migration_runner", "dbmigrate")
 
@@ -47,10 +51,24 @@ class LambdaContext(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
+def main(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The Provider framework's onEvent and isComplete, told apart by ``runner.RUN_KEY``."""
+    if runner.RUN_KEY in event:
+        return is_complete(event, context)
+    return on_event(event, context)
+
+
 def on_event(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """The Provider framework's onEvent: returns the response, raises to report FAILED."""
+    """Checks the request and starts the run; raises to report FAILED."""
     with json_logging():
-        return handle(event, load_bundle, lambda props: open_transport(props, context))
+        return runner.on_event(event, load_bundle, open_transport, deadline=_deadline(context))
+
+
+def is_complete(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Applies files for one invocation's budget; raises to report FAILED."""
+    lambda_left = context.get_remaining_time_in_millis() / 1000
+    with json_logging():
+        return runner.is_complete(event, load_bundle, open_transport, lambda_left=lambda_left)
 
 
 def bundle_path() -> Path:
@@ -62,17 +80,22 @@ def load_bundle() -> Bundle:
     return Bundle.from_json(bundle_path().read_bytes())
 
 
-def open_transport(props: Properties, context: LambdaContext) -> DataApiTransport:
-    """A Data API transport in the cluster's region, bounded by the Lambda's remaining time."""
-
-    def deadline() -> float:
-        remaining = context.get_remaining_time_in_millis() / 1000
-        return max(0.0, remaining - DEADLINE_MARGIN_SECONDS)
-
+def open_transport(props: Properties, deadline: Deadline) -> DataApiTransport:
+    """A Data API transport in the cluster's region, bounded by ``deadline``."""
     client = make_rds_data_client(region=props.region)
     return DataApiTransport(
         client, props.cluster_arn, props.secret_arn, props.database, deadline=deadline
     )
+
+
+def _deadline(context: LambdaContext) -> Deadline:
+    """The Lambda's remaining time, less the margin."""
+
+    def seconds_left() -> float:
+        remaining = context.get_remaining_time_in_millis() / 1000
+        return max(0.0, remaining - DEADLINE_MARGIN_SECONDS)
+
+    return seconds_left
 
 
 class JsonLinesHandler(logging.Handler):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +35,19 @@ from dbaccess.errors import AccessError
 from dbaccess.roles import RoleSet
 from dbmigrate.bundle import Bundle
 from dbmigrate.engine import AppliedStep, Engine, EngineConfig, RunResult
-from dbmigrate.errors import DirtyDatabaseError, LockBusyError, MigrationError, one_line
+from dbmigrate.errors import (
+    DirtyDatabaseError,
+    LockBusyError,
+    MigrationError,
+    StatementRunningError,
+    one_line,
+)
 from dbmigrate.lock_waits import DATA_API_MAX_LOCK_WAIT_MS
 from dbmigrate.transport import Transport
 
 from .access import failure_reason as access_failure_reason
 from .access import parse_roles, reconcile_roles
+from .timing import MAX_TOTAL_TIMEOUT_SECONDS, Slice, Timing
 
 log = logging.getLogger("migration_runner")
 
@@ -59,6 +67,16 @@ MAX_TIMEOUT_MS = 2_147_483_647
 
 REQUIRED = ("ClusterArn", "SecretArn", "Database", "TargetVersion", "BundleChecksum")
 OPTIONAL_TIMEOUTS = ("LockTimeoutMs", "StatementTimeoutMs", "LockWaitMs")
+TIMING = ("TotalTimeoutSeconds", "QueryIntervalSeconds", "InvocationBudgetSeconds")
+"""All or none: templates synthesized before the asynchronous mode send none (a rollback
+Update), and onEvent then runs the whole migration itself, as those templates expect."""
+MAX_BUDGET_SECONDS = 840
+"""The runner function's 14-minute timeout."""
+
+RUN_KEY = "MigrationRun"
+"""The key onEvent adds to its response. The framework hands that response, merged into the
+event, to every isComplete call: the key tells the two calls apart, and carries when the
+run started (``StartedAt``, epoch seconds), from which the total timeout counts."""
 ENVIRONMENT = "Environment"
 """Optional: templates synthesized before it existed (a rollback Update) do not send it."""
 
@@ -99,6 +117,8 @@ class Properties:
     """The stack's environment name (``dev``), for the operator's ``--env``."""
     roles: RoleSet | None = None
     """The application roles; None when the template predates them."""
+    timing: Timing | None = None
+    """The asynchronous run's timeouts; None when the template predates them."""
 
     @property
     def region(self) -> str:
@@ -111,13 +131,90 @@ class Properties:
 
 
 BundleLoader = Callable[[], Bundle]
-TransportFactory = Callable[[Properties], Transport]
+Deadline = Callable[[], float]
+"""Seconds this invocation may still spend (retries, waiting on a long statement)."""
+TransportFactory = Callable[[Properties, Deadline], Transport]
+
+
+def on_event(
+    event: Mapping[str, Any],
+    load_bundle: BundleLoader,
+    open_transport: TransportFactory,
+    *,
+    deadline: Deadline,
+    now: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """The Provider framework's onEvent: check what can be checked without the database.
+
+    The migrations run in `is_complete`, which the framework calls at once and then
+    every query interval. A template without the timing properties (from before
+    the asynchronous mode: a rollback) has no isComplete: all runs here.
+    """
+    request_type = event.get("RequestType")
+    started = {RUN_KEY: {"StartedAt": now()}}
+    if request_type == "Delete":
+        return {**_delete(event), **started}
+    _check_request_type(request_type)
+    props = parse_properties(event.get("ResourceProperties"))
+    if props.timing is None:
+        return handle(event, load_bundle, open_transport, deadline=deadline)
+    bundle = _load(load_bundle)
+    check_bundle(props, bundle)
+    _log_start(event, props, bundle, "accepted")
+    return {"PhysicalResourceId": physical_resource_id(event), **started}
+
+
+def is_complete(
+    event: Mapping[str, Any],
+    load_bundle: BundleLoader,
+    open_transport: TransportFactory,
+    *,
+    lambda_left: float,
+    now: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """The Provider framework's isComplete: apply files until this invocation's time is up.
+
+    Returns ``IsComplete`` False to be called again, True with the resource's
+    ``Data`` when the database is at the bundle's version and the roles are
+    reconciled; raises `DeploymentError` to report FAILED (a failed file, or no
+    time left for the rest).
+    """
+    if event.get("RequestType") == "Delete":
+        return {"IsComplete": True}
+    props = parse_properties(event.get("ResourceProperties"))
+    timing = props.timing or default_timing()
+    bundle = _load(load_bundle)
+    check_bundle(props, bundle)
+    window = Slice.start(timing, _started_at(event, now), lambda_left, now)
+    transport = _open(open_transport, props, window.seconds_left)
+    try:
+        result = _migrate(event, props, bundle, transport, window)
+        if result is None or not result.complete:
+            return _not_yet(props, bundle, transport, window, result)
+        whole = _whole_run(transport, event, result)
+        access = _reconcile(transport, props, ahead=result.ahead)
+    finally:
+        transport.close()
+    return {"IsComplete": True, "Data": _response("", whole, access)["Data"]}
+
+
+def default_timing() -> Timing:
+    """What the construct sends when the configuration says nothing (``config.model``)."""
+    return Timing(
+        total_timeout_seconds=MAX_TOTAL_TIMEOUT_SECONDS,
+        query_interval_seconds=30,
+        invocation_budget_seconds=600,
+    )
 
 
 def handle(
-    event: Mapping[str, Any], load_bundle: BundleLoader, open_transport: TransportFactory
+    event: Mapping[str, Any],
+    load_bundle: BundleLoader,
+    open_transport: TransportFactory,
+    *,
+    deadline: Deadline,
 ) -> dict[str, Any]:
-    """Answer one Provider-framework onEvent call; raise `DeploymentError` to report FAILED.
+    """The whole run in one call (a template without isComplete); raise to report FAILED.
 
     The bundle is loaded lazily so that a Delete succeeds even with a broken
     asset: a failing Delete would block the stack's deletion or rollback.
@@ -125,16 +222,14 @@ def handle(
     request_type = event.get("RequestType")
     if request_type == "Delete":
         return _delete(event)
-    if request_type not in ("Create", "Update"):
-        raise DeploymentError(
-            f"unknown RequestType {request_type!r}: expected Create, Update or Delete"
-        )
+    _check_request_type(request_type)
     props = parse_properties(event.get("ResourceProperties"))
     bundle = _load(load_bundle)
     check_bundle(props, bundle)
-    transport = _open(open_transport, props)
+    transport = _open(open_transport, props, deadline)
     try:
-        result = _migrate(event, props, bundle, transport)
+        result = _migrate(event, props, bundle, transport, None)
+        assert result is not None  # without a time window nothing stops early
         access = _reconcile(transport, props, ahead=result.ahead)
     finally:
         transport.close()
@@ -165,6 +260,7 @@ def parse_properties(raw: object) -> Properties:
     _check_format(text, "TargetVersion", _VERSION, "a migration version number", problems)
     _check_format(environment, ENVIRONMENT, _ENVIRONMENT, "an environment name", problems)
     roles = parse_roles(values, problems)
+    timing = _timing(values, problems)
     if problems:
         raise DeploymentError("invalid custom resource properties: " + "; ".join(problems))
     return Properties(
@@ -178,6 +274,7 @@ def parse_properties(raw: object) -> Properties:
         lock_wait_ms=wait,
         environment=environment[ENVIRONMENT] or None,
         roles=roles,
+        timing=timing,
     )
 
 
@@ -199,15 +296,22 @@ def check_bundle(props: Properties, bundle: Bundle) -> None:
 
 
 def force_hint(props: Properties) -> str:
-    """The engine's ``force`` instruction: the ops CLI over the Data API, no tunnel needed.
+    """The engine's ``force`` instruction: the ops CLI over the Data API, no tunnel needed."""
+    return ops_command(props, "force {version}")
+
+
+def ops_command(props: Properties, command: str) -> str:
+    """``python -m ops migrate COMMAND --env ENV --region REGION`` for this database.
 
     ``--env`` finds this cluster, its secret and database from what the stack
     publishes; ``--region`` is the cluster's, whatever the operator's default.
     Without the Environment property (an older template) the name is left to fill in.
+    The result goes through ``str.format`` (the force hint's ``{version}``), so the
+    names' braces are escaped.
     """
     environment = _format_literal(props.environment) if props.environment else "<ENV>"
     region = _format_literal(props.region)
-    return f"python -m ops migrate force {{version}} --env {environment} --region {region}"
+    return f"python -m ops migrate {command} --env {environment} --region {region}"
 
 
 def engine_config(event: Mapping[str, Any], props: Properties) -> EngineConfig:
@@ -291,30 +395,130 @@ def _load(load_bundle: BundleLoader) -> Bundle:
         ) from exc
 
 
-def _migrate(
-    event: Mapping[str, Any], props: Properties, bundle: Bundle, transport: Transport
-) -> RunResult:
-    """Run the engine's ``up`` and turn any failure into a `DeploymentError`."""
+def _check_request_type(request_type: object) -> None:
+    if request_type not in ("Create", "Update"):
+        raise DeploymentError(
+            f"unknown RequestType {request_type!r}: expected Create, Update or Delete"
+        )
+
+
+def _log_start(event: Mapping[str, Any], props: Properties, bundle: Bundle, name: str) -> None:
     _info(
         f"{event.get('RequestType')}: migrating database {props.database} to version "
         f"{_show(bundle.target_version)}",
-        event="start",
+        event=name,
         request_id=event.get("RequestId"),
         database=props.database,
         cluster=props.cluster_name,
         target_version=bundle.target_version,
         bundle_checksum=bundle.bundle_checksum,
     )
+
+
+def _migrate(
+    event: Mapping[str, Any],
+    props: Properties,
+    bundle: Bundle,
+    transport: Transport,
+    window: Slice | None,
+) -> RunResult | None:
+    """Run the engine's ``up`` and turn any failure into a `DeploymentError`.
+
+    With a ``window`` the run stops after the file that ends it; None means a
+    statement is still running on the server (logged: the next call waits for it).
+    """
+    if window is None:
+        _log_start(event, props, bundle, "start")
     config = engine_config(event, props)
     engine = Engine(transport, bundle, config=config, on_step=_log_step)
     try:
-        result = engine.migrate_to_latest()
+        result = engine.migrate_to_latest(stop_when=window.over if window else None)
+    except StatementRunningError as running:
+        if window is None:
+            raise DeploymentError(fit_reason("schema migration failed: ", str(running))) from None
+        log.info(str(running), extra={"fields": {"event": "waiting", "file": running.file}})
+        return None
     except Exception as exc:
         reason = failure_reason(exc, engine, config.force_hint)
         log.error(reason, extra={"fields": {"event": "failed", "error": type(exc).__name__}})
         raise DeploymentError(reason) from exc
     _log_result(result)
     return result
+
+
+def _not_yet(
+    props: Properties,
+    bundle: Bundle,
+    transport: Transport,
+    window: Slice,
+    result: RunResult | None,
+) -> dict[str, Any]:
+    """Ask to be called again, or fail if no call could come in time."""
+    state = Engine(transport, bundle).version()
+    progress = _progress(bundle, state.version, state.dirty)
+    if result is None:
+        doing = "waiting on a statement still running on the server"
+    else:
+        doing = f"applied {len(result.applied)} file(s) in this call"
+    if window.last():
+        raise DeploymentError(_timed_out_reason(props, state.dirty, progress, doing))
+    _info(
+        f"{doing}; {progress}; next check in {window.query_interval_seconds} s",
+        event="progress",
+        version=state.version,
+        dirty=state.dirty,
+    )
+    return {"IsComplete": False}
+
+
+APPLIED_BY_SQL = (
+    "SELECT version FROM schema_migrations_history WHERE direction = 'up' "
+    "AND applied_by = :applied_by ORDER BY id"
+)
+
+
+def _whole_run(transport: Transport, event: Mapping[str, Any], last: RunResult) -> RunResult:
+    """The result of the whole deploy: every invocation's files, read from the history
+    (the last invocation alone applied only the last ones; ``applied_by`` names the request)."""
+    if last.ahead:
+        return last
+    rows = transport.execute(APPLIED_BY_SQL, {"applied_by": _applied_by(event)})
+    versions = tuple(int(str(row[0])) for row in rows)
+    if versions == last.applied_versions:
+        return last
+    message = f"applied {len(versions)} migration(s) up; now at {_show(last.end_version)}"
+    steps = tuple(AppliedStep(v, "", "up", "", 0) for v in versions)
+    return RunResult(last.start_version, last.end_version, steps, message=message)
+
+
+def _progress(bundle: Bundle, version: int | None, dirty: bool) -> str:
+    """``database at version V: D of N bundled files applied, L left``."""
+    current = -1 if version is None else version
+    done = sum(1 for v in bundle.versions if v < current or (v == current and not dirty))
+    left = len(bundle.versions) - done
+    shown = f"{_show(version)}{' (dirty: its file is running)' if dirty else ''}"
+    total = len(bundle.versions)
+    return f"database at version {shown}: {done} of {total} bundled files applied, {left} left"
+
+
+def _timed_out_reason(props: Properties, dirty: bool, progress: str, doing: str) -> str:
+    timing = props.timing or default_timing()
+    minutes = timing.total_timeout_seconds // 60
+    finish = ops_command(props, "up")
+    check = ops_command(props, "version")
+    what = (
+        "a no-transaction statement is still running on the server (see the log for which)"
+        if dirty
+        else "files are still pending"
+    )
+    return fit_reason(
+        f"schema migration did not finish within the deploy's {minutes}-minute total timeout "
+        f"(migrations.total_timeout_minutes): ",
+        f"{what}; {doing}; {progress}",
+        f"the deploy fails and rolls back; the database stays as it is (forward only); "
+        f"finish outside the deploy with `{finish}` (it waits for a running statement, then "
+        f"applies the rest), check with `{check}`, then deploy again",
+    )
 
 
 def _reconcile(transport: Transport, props: Properties, *, ahead: bool) -> str:
@@ -339,10 +543,10 @@ def _reconcile(transport: Transport, props: Properties, *, ahead: bool) -> str:
         raise DeploymentError(reason) from exc
 
 
-def _open(open_transport: TransportFactory, props: Properties) -> Transport:
+def _open(open_transport: TransportFactory, props: Properties, deadline: Deadline) -> Transport:
     """Client construction fails on configuration (region, credentials), before any SQL."""
     try:
-        return open_transport(props)
+        return open_transport(props, deadline)
     except Exception as exc:
         detail = f"{type(exc).__name__}: {exc}"
         reason = fit_reason("cannot open the Data API transport: ", detail, "nothing was run")
@@ -453,11 +657,45 @@ def _state_after_failure(engine: Engine, hint: str) -> str:
 
 
 def _applied_by(event: Mapping[str, Any]) -> str:
-    """``cloudformation:<stack name>/<logical id>``, recorded with each applied file."""
+    """``cloudformation:<stack name>/<logical id> <request id>``, recorded with each applied
+    file: which deploy applied it (the files of one deploy, over several invocations)."""
     stack_id = str(event.get("StackId") or "")
     stack = stack_id.split(":stack/", 1)[-1].split("/", 1)[0] if ":stack/" in stack_id else ""
     logical = str(event.get("LogicalResourceId") or "")
-    return f"cloudformation:{stack}/{logical}" if stack or logical else "cloudformation"
+    request = one_line(str(event.get("RequestId") or ""), 64)
+    who = f"cloudformation:{stack}/{logical}" if stack or logical else "cloudformation"
+    return f"{who} {request}" if request else who
+
+
+def _timing(values: Mapping[str, Any], problems: list[str]) -> Timing | None:
+    """The three timing properties, all or none, each within what the framework allows."""
+    given = {name: _optional_timeout(values, name, problems) for name in TIMING}
+    present = {name: value for name, value in given.items() if value is not None}
+    if not present:
+        return None
+    if len(present) < len(TIMING):
+        missing = ", ".join(name for name in TIMING if name not in present)
+        problems.append(f"{missing} missing: the timing properties come together")
+        return None
+    timing = Timing(
+        total_timeout_seconds=present["TotalTimeoutSeconds"],
+        query_interval_seconds=present["QueryIntervalSeconds"],
+        invocation_budget_seconds=present["InvocationBudgetSeconds"],
+    )
+    if not 60 <= timing.total_timeout_seconds <= MAX_TOTAL_TIMEOUT_SECONDS:
+        problems.append(f"TotalTimeoutSeconds must be 60..{MAX_TOTAL_TIMEOUT_SECONDS}")
+    if not 1 <= timing.query_interval_seconds < timing.total_timeout_seconds:
+        problems.append("QueryIntervalSeconds must be at least 1 and below TotalTimeoutSeconds")
+    if not 1 <= timing.invocation_budget_seconds <= MAX_BUDGET_SECONDS:
+        problems.append(f"InvocationBudgetSeconds must be 1..{MAX_BUDGET_SECONDS}")
+    return timing
+
+
+def _started_at(event: Mapping[str, Any], now: Callable[[], float]) -> float:
+    """When onEvent accepted the request (its response's ``StartedAt``); now if absent."""
+    run = event.get(RUN_KEY)
+    started = run.get("StartedAt") if isinstance(run, Mapping) else None
+    return float(started) if isinstance(started, int | float) else now()
 
 
 def _first_set(value: int | None, default: int) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import psycopg
 from dbaccess.roles import RoleSet
 from dbmigrate.bundle import Bundle
 from dbmigrate.compile import compile_directory
+from lambdas.migration_runner import handler
 from tests.fixtures.data_api import DataApiEndpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +33,14 @@ SERVICE_TOKEN = (
     "AppData-dev-MigrationRunnerProviderframeworkonEv-AbCdEf123456"
 )
 LOG_GROUP_NAME = "AppData-dev-MigrationRunnerFunction1A2B3C4D-AbCdEf123456"
+
+
+TIMING_PROPERTIES = {
+    "TotalTimeoutSeconds": "3600",
+    "QueryIntervalSeconds": "30",
+    "InvocationBudgetSeconds": "600",
+}
+"""What the construct sends with the configuration's defaults (config.model.MigrationsConfig)."""
 
 
 class LambdaContextStub:
@@ -75,6 +85,7 @@ def properties(endpoint: DataApiEndpoint, bundle: Bundle, **extra: str) -> dict[
         "TargetVersion": str(bundle.target_version),
         "BundleChecksum": bundle.bundle_checksum,
         "Environment": "dev",
+        **TIMING_PROPERTIES,
         **extra,
     }
 
@@ -179,3 +190,52 @@ def snapshot(url: str) -> tuple[Any, ...]:
 def log_lines(stdout: str) -> list[dict[str, Any]]:
     """The handler's JSON log lines; every stdout line must be one."""
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def provide(
+    event: dict[str, Any],
+    on_event: Callable[[dict[str, Any]], dict[str, Any]],
+    is_complete: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    max_attempts: int = 120,
+    asynchronous: bool = True,
+    between_calls: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
+    """Drive the handlers as the Provider framework does (framework.js, aws-cdk-lib 2.275).
+
+    onEvent once; its response is merged into the event (PhysicalResourceId
+    defaulted as the framework does); then isComplete on that same input, at once
+    and again after each "not yet", at most ``max_attempts`` more times (the
+    waiter's retries), after which the framework reports "Operation timed out".
+    A raised exception is FAILED: it is raised here, as the reason's source.
+    Returns what goes to CloudFormation on SUCCESS: the physical id and Data.
+    """
+    result = on_event(event) or {}
+    physical = result.get("PhysicalResourceId") or (
+        event["RequestId"] if event["RequestType"] == "Create" else event["PhysicalResourceId"]
+    )
+    if event["RequestType"] == "Delete":
+        assert physical == event["PhysicalResourceId"], "the framework refuses a new id on Delete"
+    merged = {**event, **result, "PhysicalResourceId": physical}
+    if asynchronous:
+        for _ in range(max_attempts + 1):
+            done = is_complete(json.loads(json.dumps(merged)))  # the waiter passes JSON
+            if done.get("IsComplete"):
+                merged = {**merged, "Data": {**merged.get("Data", {}), **done.get("Data", {})}}
+                break
+            assert not done.get("Data"), '"Data" is not allowed if "IsComplete" is "False"'
+            between_calls()
+        else:
+            raise TimeoutError("Operation timed out")
+    response = {"PhysicalResourceId": merged["PhysicalResourceId"]}
+    if merged.get("Data"):
+        response["Data"] = merged["Data"]
+    return response
+
+
+def deploy(
+    event: dict[str, Any], context: LambdaContextStub | None = None, **options: Any
+) -> dict[str, Any]:
+    """``event`` through the Lambda's handler, driven by `provide`."""
+    ctx = context or LambdaContextStub()
+    return provide(event, lambda e: handler.main(e, ctx), lambda e: handler.main(e, ctx), **options)

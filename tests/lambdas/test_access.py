@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from dbaccess.roles import AccessLevel, RoleSet, RoleSpec
-from lambdas.migration_runner import handler
 from lambdas.migration_runner.runner import DeploymentError
 from tests.access._helpers import INSUFFICIENT_PRIVILEGE, catalog_snapshot, connect_as, refused
 from tests.lambdas._support import (
     LambdaContextStub,
     copy_repo_migrations,
     create_event,
+    deploy,
     log_lines,
     properties,
     query,
@@ -41,14 +41,14 @@ def _props(env: LambdaEnv, tmp_path: Path, roles: RoleSet, **extra: str) -> dict
 
 def _fails(event: dict[str, object]) -> str:
     with pytest.raises(DeploymentError) as failure:
-        handler.on_event(event, CONTEXT)
+        deploy(event, CONTEXT)
     return str(failure.value)
 
 
 def test_create_makes_roles_an_application_can_use(
     lambda_env: LambdaEnv, tmp_path: Path, app_roles: RoleSet, rds_iam: str
 ) -> None:
-    response = handler.on_event(create_event(_props(lambda_env, tmp_path, app_roles)), CONTEXT)
+    response = deploy(create_event(_props(lambda_env, tmp_path, app_roles)), CONTEXT)
 
     assert response["Data"]["Access"] == "app_ro: created; app_rw: created"
     url = lambda_env.db_url
@@ -66,10 +66,10 @@ def test_an_update_with_only_a_role_change_reconciles_it(
 ) -> None:
     """No migration changed, only Roles: app_ro is disabled, app_svc created."""
     old = _props(lambda_env, tmp_path, app_roles)
-    handler.on_event(create_event(old), CONTEXT)
+    deploy(create_event(old), CONTEXT)
     new = {**old, **role_properties(WITH_SERVICE)}
 
-    response = handler.on_event(update_event(new, old), CONTEXT)
+    response = deploy(update_event(new, old), CONTEXT)
 
     assert response["Data"]["Applied"] == ""
     assert response["Data"]["Access"] == "app_rw: unchanged; app_svc: created; app_ro: disabled"
@@ -82,12 +82,12 @@ def test_the_rollback_update_restores_the_old_roles(
     lambda_env: LambdaEnv, tmp_path: Path, app_roles: RoleSet, rds_iam: str
 ) -> None:
     old = _props(lambda_env, tmp_path, app_roles)
-    handler.on_event(create_event(old), CONTEXT)
+    deploy(create_event(old), CONTEXT)
     before = catalog_snapshot(lambda_env.db_url, app_roles.names)
     new = {**old, **role_properties(ONLY_RW)}
-    handler.on_event(update_event(new, old), CONTEXT)
+    deploy(update_event(new, old), CONTEXT)
 
-    response = handler.on_event(update_event(old, new), CONTEXT)  # old and new swapped
+    response = deploy(update_event(old, new), CONTEXT)  # old and new swapped
 
     assert response["Data"]["Access"] == "app_ro: updated; app_rw: unchanged"
     assert catalog_snapshot(lambda_env.db_url, app_roles.names) == before
@@ -99,11 +99,11 @@ def test_a_table_added_by_an_update_is_usable_and_needs_no_role_change(
     migrations = copy_repo_migrations(tmp_path / "m")
     roles = role_properties(app_roles)
     old = properties(lambda_env.endpoint, write_bundle(migrations, lambda_env.bundle_file), **roles)
-    handler.on_event(create_event(old), CONTEXT)
+    deploy(create_event(old), CONTEXT)
     write_migration(migrations, "000005_orders.up.sql", "CREATE TABLE orders (id serial, n int);\n")
     new = properties(lambda_env.endpoint, write_bundle(migrations, lambda_env.bundle_file), **roles)
 
-    response = handler.on_event(update_event(new, old), CONTEXT)
+    response = deploy(update_event(new, old), CONTEXT)
 
     assert response["Data"]["Applied"] == "5"
     assert response["Data"]["Access"] == "app_ro: unchanged; app_rw: unchanged"
@@ -176,7 +176,7 @@ def test_a_rollback_update_never_fails_on_the_roles(
     new_dir = copy_repo_migrations(tmp_path / "new")
     write_migration(new_dir, "000005_orders.up.sql", "CREATE TABLE orders (id int);\n")
     new = properties(lambda_env.endpoint, write_bundle(new_dir, lambda_env.bundle_file))
-    handler.on_event(create_event(new), CONTEXT)
+    deploy(create_event(new), CONTEXT)
     query(lambda_env.db_url, "CREATE ROLE app_ro LOGIN")  # unmarked: refused
     old = properties(
         lambda_env.endpoint, write_bundle(old_dir, lambda_env.bundle_file),
@@ -184,7 +184,7 @@ def test_a_rollback_update_never_fails_on_the_roles(
     )  # fmt: skip
     capsys.readouterr()
 
-    response = handler.on_event(update_event(old, new), CONTEXT)
+    response = deploy(update_event(old, new), CONTEXT)
 
     assert response["Data"]["Version"] == "5"
     assert response["Data"]["Access"].startswith(

@@ -40,7 +40,11 @@ class Context:
         return 900_000
 
 import migration_runner.handler as handler
-response = handler.on_event(json.loads(sys.argv[2]), Context())
+event = json.loads(sys.argv[2])
+merged = {**event, **handler.main(event, Context())}  # onEvent, then isComplete until done
+while not (done := handler.main(merged, Context()))["IsComplete"]:
+    pass
+response = {"PhysicalResourceId": merged["PhysicalResourceId"], "Data": done["Data"]}
 leaked = sorted(m for m in sys.modules if m.startswith(("dbmigrate.compile", "lambdas")))
 print(json.dumps({"response": response, "leaked": leaked}))
 """

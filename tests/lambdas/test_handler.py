@@ -18,6 +18,7 @@ from tests.lambdas._support import (
     copy_repo_migrations,
     create_event,
     delete_event,
+    deploy,
     framework_response_bytes,
     history,
     log_lines,
@@ -46,7 +47,7 @@ CREATE TABLE b_last (id int);
 def _fails(event: dict[str, object], context: LambdaContextStub = CONTEXT) -> str:
     """Run the handler expecting FAILED; return the reason CloudFormation would show."""
     with pytest.raises(DeploymentError) as failure:
-        handler.on_event(event, context)
+        deploy(event, context)
     reason = str(failure.value)
     assert "\n" not in reason
     assert len(json.dumps(reason, ensure_ascii=False).encode()) <= MAX_REASON_BYTES
@@ -70,8 +71,9 @@ def test_create_applies_every_migration_and_logs_each_step(
 ) -> None:
     bundle = write_bundle(copy_repo_migrations(tmp_path / "m"), lambda_env.bundle_file)
     props = properties(lambda_env.endpoint, bundle, **role_properties(app_roles))
+    event = create_event(props)
 
-    response = handler.on_event(create_event(props), CONTEXT)
+    response = deploy(event, CONTEXT)
 
     assert response == {
         "PhysicalResourceId": "schema-migrations",
@@ -89,7 +91,7 @@ def test_create_applies_every_migration_and_logs_each_step(
     }
     assert [row[0] for row in history(lambda_env.db_url)] == [1, 2, 3, 4]
     assert {row[3] for row in history(lambda_env.db_url)} == {
-        "cloudformation:AppData-dev/MigrationRunnerSchemaMigrations5A1C2D3E"
+        f"cloudformation:AppData-dev/MigrationRunnerSchemaMigrations5A1C2D3E {event['RequestId']}"
     }
     steps = [line for line in log_lines(capsys.readouterr().out) if line.get("event") == "step"]
     assert [s["file"] for s in steps] == [m.up.path for m in bundle.migrations]
@@ -101,11 +103,11 @@ def test_update_with_a_new_migration_applies_only_that_one(
 ) -> None:
     migrations = copy_repo_migrations(tmp_path / "m")
     old = properties(lambda_env.endpoint, write_bundle(migrations, lambda_env.bundle_file))
-    handler.on_event(create_event(old), CONTEXT)
+    deploy(create_event(old), CONTEXT)
     write_migration(migrations, "000005_add_user_bio.up.sql", ADD_BIO)
     new = properties(lambda_env.endpoint, write_bundle(migrations, lambda_env.bundle_file))
 
-    response = handler.on_event(update_event(new, old), CONTEXT)
+    response = deploy(update_event(new, old), CONTEXT)
 
     assert response["PhysicalResourceId"] == "schema-migrations"
     assert response["Data"]["Applied"] == "5"
@@ -124,17 +126,17 @@ def test_rollback_update_to_an_older_bundle_succeeds_and_leaves_the_database_ahe
 ) -> None:
     old_dir = copy_repo_migrations(tmp_path / "old")
     old = properties(lambda_env.endpoint, write_bundle(old_dir, lambda_env.bundle_file))
-    handler.on_event(create_event(old), CONTEXT)
+    deploy(create_event(old), CONTEXT)
     new_dir = copy_repo_migrations(tmp_path / "new")
     write_migration(new_dir, "000005_add_user_bio.up.sql", ADD_BIO)
     new = properties(lambda_env.endpoint, write_bundle(new_dir, lambda_env.bundle_file))
-    handler.on_event(update_event(new, old), CONTEXT)
+    deploy(update_event(new, old), CONTEXT)
     before = snapshot(lambda_env.db_url)
     # The stack's later failure rolls back: the old code (old bundle) gets the old properties.
     write_bundle(old_dir, lambda_env.bundle_file)
     capsys.readouterr()
 
-    response = handler.on_event(update_event(old, new), CONTEXT)
+    response = deploy(update_event(old, new), CONTEXT)
 
     assert response["PhysicalResourceId"] == "schema-migrations"
     assert response["Data"]["Version"] == "5"
@@ -153,14 +155,14 @@ def test_delete_touches_nothing_and_keeps_the_physical_id(
         lambda_env.endpoint,
         write_bundle(copy_repo_migrations(tmp_path / "m"), lambda_env.bundle_file),
     )
-    handler.on_event(create_event(props), CONTEXT)
+    deploy(create_event(props), CONTEXT)
     query(lambda_env.db_url, "INSERT INTO users (email, name) VALUES ('a@example.com', 'A')")
     before = snapshot(lambda_env.db_url)
     # Any Data API call would now fail, and the asset's bundle is gone: Delete needs neither.
     lambda_env.endpoint.inject_faults({"BadRequestException": 1000})
     lambda_env.bundle_file.unlink()
 
-    response = handler.on_event(delete_event(props), CONTEXT)
+    response = deploy(delete_event(props), CONTEXT)
 
     assert response == {"PhysicalResourceId": "schema-migrations"}
     assert snapshot(lambda_env.db_url) == before
@@ -262,7 +264,7 @@ def test_a_resuming_cluster_is_retried_and_the_create_succeeds(
     bundle = write_bundle(copy_repo_migrations(tmp_path / "m"), lambda_env.bundle_file)
     lambda_env.endpoint.inject_faults({"DatabaseResumingException": 2})
 
-    response = handler.on_event(create_event(properties(lambda_env.endpoint, bundle)), CONTEXT)
+    response = deploy(create_event(properties(lambda_env.endpoint, bundle)), CONTEXT)
 
     assert response["Data"]["Applied"] == "1,2,3,4"
     assert state(lambda_env.db_url) == [(4, False)]
@@ -303,7 +305,7 @@ END $$;
     bundle = write_bundle(_two_file_dir(tmp_path, check), lambda_env.bundle_file)
     props = properties(lambda_env.endpoint, bundle, LockTimeoutMs="1234", StatementTimeoutMs="5678")
 
-    response = handler.on_event(create_event(props), CONTEXT)
+    response = deploy(create_event(props), CONTEXT)
 
     assert response["Data"]["Version"] == "2"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,13 +18,20 @@ from dbmigrate.errors import BundleError
 from dbmigrate.transport import Transport
 from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from lambdas.migration_runner import runner
-from lambdas.migration_runner.runner import DeploymentError, Properties
+from lambdas.migration_runner.runner import (
+    BundleLoader,
+    Deadline,
+    DeploymentError,
+    Properties,
+    TransportFactory,
+)
 from tests.fixtures.data_api import DataApiEndpoint
 from tests.lambdas._support import (
     MIGRATIONS,
     create_event,
     delete_event,
     properties,
+    provide,
     state,
     update_event,
     write_migration,
@@ -34,8 +42,19 @@ def _never_load() -> Bundle:
     raise AssertionError("the bundle must not be loaded")
 
 
-def _never_open(props: Properties) -> Transport:
+def _never_open(props: Properties, deadline: Deadline) -> Transport:
     raise AssertionError(f"no transport may be opened (asked for {props.database})")
+
+
+def run(
+    event: dict[str, Any], load: BundleLoader, open_transport: TransportFactory
+) -> dict[str, Any]:
+    """The runner's two calls, driven as the Provider framework drives them."""
+    return provide(
+        event,
+        lambda e: runner.on_event(e, load, open_transport, deadline=lambda: 600.0),
+        lambda e: runner.is_complete(e, load, open_transport, lambda_left=840.0),
+    )
 
 
 def _json_bytes(text: str) -> int:
@@ -52,7 +71,7 @@ def test_delete_loads_nothing_opens_nothing_and_returns_the_existing_id(
 ) -> None:
     event = delete_event(properties(data_api, bundle), physical_id="id-from-an-older-version")
 
-    assert runner.handle(event, _never_load, _never_open) == {
+    assert run(event, _never_load, _never_open) == {
         "PhysicalResourceId": "id-from-an-older-version"
     }
 
@@ -60,9 +79,7 @@ def test_delete_loads_nothing_opens_nothing_and_returns_the_existing_id(
 def test_delete_with_invalid_properties_still_succeeds() -> None:
     event = delete_event({"ServiceToken": "arn:aws:lambda:x"})
 
-    assert runner.handle(event, _never_load, _never_open) == {
-        "PhysicalResourceId": "schema-migrations"
-    }
+    assert run(event, _never_load, _never_open) == {"PhysicalResourceId": "schema-migrations"}
 
 
 def test_update_keeps_whatever_physical_id_cloudformation_holds(
@@ -71,7 +88,7 @@ def test_update_keeps_whatever_physical_id_cloudformation_holds(
     props = properties(data_api, bundle)
     event = update_event(props, props, physical_id="id-from-an-older-version")
 
-    response = runner.handle(event, lambda: bundle, lambda _: data_api.transport())
+    response = run(event, lambda: bundle, lambda _p, _d: data_api.transport())
 
     assert response["PhysicalResourceId"] == "id-from-an-older-version"
     assert response["Data"]["Applied"] == "1,2,3,4"
@@ -81,7 +98,7 @@ def test_an_unknown_request_type_fails(data_api: DataApiEndpoint, bundle: Bundle
     event = {**create_event(properties(data_api, bundle)), "RequestType": "Replace"}
 
     with pytest.raises(DeploymentError, match="unknown RequestType 'Replace'"):
-        runner.handle(event, _never_load, _never_open)
+        run(event, _never_load, _never_open)
 
 
 def test_every_property_problem_is_reported_at_once(
@@ -102,7 +119,7 @@ def test_every_property_problem_is_reported_at_once(
     del props["Database"]
 
     with pytest.raises(DeploymentError) as failure:
-        runner.handle(create_event(props), _never_load, _never_open)
+        run(create_event(props), _never_load, _never_open)
 
     assert str(failure.value) == (
         "invalid custom resource properties: Database is missing; "
@@ -131,12 +148,15 @@ def test_properties_are_parsed_with_region_cluster_and_timeouts(
     )
 
     props = runner.parse_properties(raw)
-    config = runner.engine_config(create_event(raw), props)
+    event = create_event(raw)
+    config = runner.engine_config(event, props)
 
     assert (props.region, props.cluster_name) == ("cn-north-1", "app-data")
     assert (config.lock_timeout_ms, config.statement_timeout_ms) == (250, 40_000)
     assert config.lock_wait_ms == 2500
-    assert config.applied_by == "cloudformation:AppData-dev/MigrationRunnerSchemaMigrations5A1C2D3E"
+    assert config.applied_by == (
+        f"cloudformation:AppData-dev/MigrationRunnerSchemaMigrations5A1C2D3E {event['RequestId']}"
+    )
     assert props.environment == "dev"
     assert config.force_hint.format(version=3) == (
         "python -m ops migrate force 3 --env dev --region cn-north-1"
@@ -172,7 +192,7 @@ def test_an_unreadable_bundle_fails_before_any_database_call(
         raise error
 
     with pytest.raises(DeploymentError) as failure:
-        runner.handle(create_event(properties(data_api, bundle)), load, _never_open)
+        run(create_event(properties(data_api, bundle)), load, _never_open)
 
     assert str(failure.value).startswith("cannot load the migration bundle (")
     assert shown in str(failure.value)
@@ -182,11 +202,11 @@ def test_an_unreadable_bundle_fails_before_any_database_call(
 def test_a_transport_that_cannot_be_opened_fails_with_its_cause(
     data_api: DataApiEndpoint, bundle: Bundle
 ) -> None:
-    def cannot_open(props: Properties) -> Transport:
+    def cannot_open(props: Properties, deadline: Deadline) -> Transport:
         raise RuntimeError("You must specify a region.\nsecond line")
 
     with pytest.raises(DeploymentError) as failure:
-        runner.handle(create_event(properties(data_api, bundle)), lambda: bundle, cannot_open)
+        run(create_event(properties(data_api, bundle)), lambda: bundle, cannot_open)
 
     assert str(failure.value) == (
         "cannot open the Data API transport: RuntimeError: You must specify a region. "
@@ -202,10 +222,10 @@ def test_applied_versions_too_long_for_the_response_are_summarised(
         write_migration(tmp_path, f"{version}_step.up.sql", f"CREATE TABLE t{version} (id int);\n")
     many = compile_directory(tmp_path)
 
-    response = runner.handle(
+    response = run(
         create_event(properties(data_api, many)),
         lambda: many,
-        lambda _: PsycopgTransport.connect(fresh_db_url),
+        lambda _p, _d: PsycopgTransport.connect(fresh_db_url),
     )
 
     assert response["Data"] == {
@@ -254,7 +274,7 @@ def test_an_empty_bundle_with_target_zero_runs_and_changes_nothing(
     empty = Bundle(())
     props = properties(data_api, empty, TargetVersion="0")
 
-    response = runner.handle(create_event(props), lambda: empty, lambda _: data_api.transport())
+    response = run(create_event(props), lambda: empty, lambda _p, _d: data_api.transport())
 
     assert response["Data"] == {
         "Version": "none",

@@ -75,6 +75,10 @@ def test_unknown_environment_names_the_allowed_ones() -> None:
         ("network", "cidr", "8.8.0.0/16", "environments.dev.network.cidr: '8.8.0.0/16' is not a private IPv4 CIDR"),
         ("network", "max_azs", 3, "environments.dev.network.max_azs: more than 2 AZs needs the environment's account"),
         ("network", "vpc_id", "vpc-0123456789abcdef0", "environments.dev.network.vpc_id: an existing VPC needs the environment's account"),
+        ("migrations", "total_timeout_minutes", 120, "environments.dev.migrations.total_timeout_minutes: 120 is not a whole number from 2 to 60"),
+        ("migrations", "invocation_budget_seconds", 840, "environments.dev.migrations.invocation_budget_seconds: 840 is not a whole number from 30 to 780"),
+        ("migrations", "query_interval_seconds", 7, "environments.dev.migrations.query_interval_seconds: 7 must divide total_timeout_minutes * 60 (3600)"),
+        ("migrations", "timeout", 5, "environments.dev.migrations.timeout: unknown key"),
     ],
 )  # fmt: skip
 def test_bad_value_is_one_line_naming_the_key(
@@ -180,6 +184,15 @@ def test_monitoring_defaults_and_overrides() -> None:
     for name, default in ALARMS.items():
         assert default.low <= default.threshold <= default.high, name
         assert len(default.reason) > 30, name
+
+
+def test_migrations_defaults_and_two_checks_at_least() -> None:
+    dev = load_environments(environments(), selected="dev")[0].migrations
+    assert (dev.total_timeout_minutes, dev.query_interval_seconds) == (60, 30)
+    assert dev.invocation_budget_seconds == 600
+    raw = environments()
+    raw["dev"]["migrations"] = {"total_timeout_minutes": 2, "query_interval_seconds": 120}
+    assert error_for(raw).endswith("leaves fewer than two checks in the total timeout")
 
 
 def test_auto_pause_needs_zero_min_capacity() -> None:

@@ -27,7 +27,7 @@ def runner_function(synthesized: Synthesized, env: str) -> tuple[str, dict[str, 
     functions = synthesized.resources(env, "AWS::Lambda::Function")
     (found,) = [
         (k, v) for k, v in functions.items()
-        if v["Properties"].get("Handler") == "migration_runner.handler.on_event"
+        if v["Properties"].get("Handler") == "migration_runner.handler.main"
     ]  # fmt: skip
     return found
 
@@ -171,3 +171,62 @@ def test_syntax_error_reports_the_line_through_app_py(tmp_path: Path) -> None:
     assert last.startswith("error: invalid migrations: ")
     assert "000001_a.up.sql" in last and "line 3" in last
     assert "Traceback" not in result.stderr
+
+
+def _provider_function(synthesized: Synthesized, env: str, name: str) -> dict[str, Any]:
+    (found,) = [
+        v for k, v in synthesized.resources(env, "AWS::Lambda::Function").items()
+        if k.startswith(f"MigrationRunnerProviderframework{name}")
+    ]  # fmt: skip
+    return found
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_provider_calls_the_runner_for_on_event_and_is_complete(
+    synthesized: Synthesized, env: str
+) -> None:
+    runner_id, _ = runner_function(synthesized, env)
+    variables = _provider_function(synthesized, env, "onEvent")["Properties"]["Environment"][
+        "Variables"
+    ]
+    runner_arn = {"Fn::GetAtt": [runner_id, "Arn"]}
+    assert variables["USER_ON_EVENT_FUNCTION_ARN"] == runner_arn
+    assert variables["USER_IS_COMPLETE_FUNCTION_ARN"] == runner_arn
+    (machine_id,) = synthesized.resources(env, "AWS::StepFunctions::StateMachine")
+    assert variables["WAITER_STATE_MACHINE_ARN"] == {"Ref": machine_id}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_waiter_retries_every_interval_up_to_the_total_timeout_and_logs_all(
+    synthesized: Synthesized, env: str
+) -> None:
+    """Defaults (config.model.MigrationsConfig): every 30 s for 60 minutes, the runner's own
+    properties saying the same, and CloudFormation's wait at its one-hour maximum."""
+    (machine,) = synthesized.resources(env, "AWS::StepFunctions::StateMachine").values()
+    definition = json.loads(_join_literal(machine["Properties"]["DefinitionString"]))
+    (retry,) = definition["States"]["framework-isComplete-task"]["Retry"]
+    assert (retry["IntervalSeconds"], retry["MaxAttempts"], retry["BackoffRate"]) == (30, 120, 1)
+    logging = machine["Properties"]["LoggingConfiguration"]
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", False)
+    (group,) = logging["Destinations"]
+    group_id = group["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert group_id.startswith("MigrationRunnerWaiterLogs")
+    assert (
+        synthesized.resources(env, "AWS::Logs::LogGroup")[group_id]["Properties"]["RetentionInDays"]
+        == {"dev": 14, "prod": 365}[env]
+    )
+    _, resource = synthesized.only(env, RESOURCE)
+    props = resource["Properties"]
+    assert props["ServiceTimeout"] == "3600"
+    assert (props["TotalTimeoutSeconds"], props["QueryIntervalSeconds"]) == ("3600", "30")
+    assert props["InvocationBudgetSeconds"] == "600"
+
+
+def _join_literal(value: Any) -> str:
+    """A ``Fn::Join`` of strings and references, references shown as ``<ref>``."""
+    if isinstance(value, str):
+        return value
+    parts = value["Fn::Join"][1]
+    return "".join(p if isinstance(p, str) else '"<ref>"' for p in parts).replace(
+        '""<ref>""', '"<ref>"'
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,11 @@ def existing_vpc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         },
         network={"vpc_id": VPC_ID},
         backup={"dr_copy": {"vault_arn": DR_VAULT, "retention_days": 60}},
+        migrations={
+            "total_timeout_minutes": 30,
+            "query_interval_seconds": 20,
+            "invocation_budget_seconds": 300,
+        },
         monitoring={
             "emails": ["oncall@example.com"],
             "https_urls": ["https://events.example.com/hook"],
@@ -185,3 +191,16 @@ def test_enhanced_monitoring_off_when_configured_zero(existing_vpc: dict[str, An
     for instance in of_type(existing_vpc, "AWS::RDS::DBInstance"):
         assert "MonitoringInterval" not in instance["Properties"]
         assert "MonitoringRoleArn" not in instance["Properties"]
+
+
+def test_configured_migration_timing_reaches_the_waiter_and_the_runner(
+    existing_vpc: dict[str, Any],
+) -> None:
+    (machine,) = of_type(existing_vpc, "AWS::StepFunctions::StateMachine")
+    definition = json.dumps(machine["Properties"]["DefinitionString"])
+    assert '\\"IntervalSeconds\\":20' in definition
+    assert '\\"MaxAttempts\\":90' in definition  # 30 minutes of 20-second intervals
+    (resource,) = of_type(existing_vpc, "Custom::SchemaMigrations")
+    props = resource["Properties"]
+    assert (props["TotalTimeoutSeconds"], props["QueryIntervalSeconds"]) == ("1800", "20")
+    assert props["InvocationBudgetSeconds"] == "300"
