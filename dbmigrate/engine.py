@@ -165,9 +165,12 @@ class Engine:
         return read_state(self._transport)
 
     def plan(self, n: int | None = None) -> Plan:
-        """What ``up(n)`` would apply now; refuses a dirty or edited database like ``up``."""
+        """What ``up(n)`` would apply now; refuses a dirty or edited database like ``up``
+        (a file left running, which ``up`` continues, is listed first)."""
         state = self.version()
-        self._stepper.require_clean(state)
+        running = self._continuable(self._transport, state) if state.dirty else None
+        if running is None:
+            self._stepper.require_clean(state)
         if _table_exists(self._transport, "schema_migrations_history"):
             self._stepper.verify_checksums(self._transport, state.version)
         ahead = self._planner.ahead_message(state.version)
@@ -175,12 +178,25 @@ class Engine:
             return Plan(state.version, state.version, (), True, ahead)
         target = self._planner.up_target(state.version, n)
         steps = self._planner.steps(state.version, target, "up")
+        if running is not None:
+            steps = (self._stepper.running_step(running), *steps)
         message = f"{len(steps)} migration(s) pending" if steps else "no change: up to date"
+        if running is not None:
+            message += f" ({steps[0].file} continues: {self._stepper.running_text(running)})"
         return Plan(state.version, target, steps, False, message)
 
     def dirty_message(self, version: int | None) -> str:
-        """The refusal a dirty database at ``version`` gets, with the command that clears it."""
-        return self._hints.text(version)
+        """The refusal a dirty database at ``version`` gets, with the command that clears it;
+        for a file this engine left running, what ``up`` will do instead."""
+        running = self._continuable(self._transport, VersionState(version, dirty=True))
+        if running is None:
+            return self._hints.text(version)
+        step = self._stepper.running_step(running)
+        return (
+            f"database is dirty at version {show(version)} while {step.file} runs: "
+            f"{self._stepper.running_text(running)}; `up` waits for it, checks what it left and "
+            "goes on"
+        )
 
     # -- commands that change the database -----------------------------------
 
@@ -379,6 +395,8 @@ class Engine:
         """The row of the file left running at the dirty version, if it is this bundle's."""
         migration = self._bundle.get(state.version) if state.version is not None else None
         if migration is None or migration.up.transactional:
+            return None
+        if not _table_exists(tx, "schema_migrations"):
             return None
         running = resume.read(tx, migration.version)
         if running is None or running.checksum != migration.up.checksum:

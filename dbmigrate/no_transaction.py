@@ -69,8 +69,19 @@ class NoTransactionFile:
             self.sleep(WAIT_POLL_SECONDS)
         self._check_outcome(running.index, statement)
 
-    def waiting_text(self, running: Running) -> str:
-        return self._waiting_text(running.index, self._statement(running.index), running.seconds)
+    def status_text(self, running: Running) -> str:
+        """What ``version`` and ``plan`` say about a file a run left behind."""
+        if running.index < 0:
+            return "no statement sent yet"
+        statement = self._statement(running.index)
+        count = len(self.script.statements)
+        where = (
+            f"statement {running.index + 1} of {count} (line {statement.line}) "
+            f"`{excerpt(statement.sql)}`, sent {running.seconds} s ago"
+        )
+        if resume.still_running(self.transport, running):
+            return f"{where}, is still running on the server"
+        return f"{where}, is no longer running"
 
     # -- one statement -------------------------------------------------------------
 

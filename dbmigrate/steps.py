@@ -428,14 +428,27 @@ class Stepper:
         )
         return self._finish_no_transaction(step, script, lambda file: file.send_from(0))
 
-    def continue_file(self, running: Running, stop_when: StopWhen | None) -> AppliedStep:
-        """The no-transaction file a previous run left running (``dbmigrate.resume``): wait
-        for its statement, then send the rest and mark it clean."""
+    def running_step(self, running: Running) -> Step:
+        """The up step of the file ``running`` records (a bundled version: the engine checks)."""
         step = self._planner.next_step(
             self._planner.version_before(running.version), running.version, "up"
         )
-        if step is None:  # the engine only continues bundled versions
+        if step is None:
             raise StateError(f"version {running.version} is not in the bundle")
+        return step
+
+    def running_text(self, running: Running) -> str:
+        """Which statement the file left running, and whether the server still runs it."""
+        step = self.running_step(running)
+        file = NoTransactionFile(
+            self._transport, self._planner, self._hints, step, self._planner.script(step)
+        )
+        return file.status_text(running)
+
+    def continue_file(self, running: Running, stop_when: StopWhen | None) -> AppliedStep:
+        """The no-transaction file a previous run left running (``dbmigrate.resume``): wait
+        for its statement, then send the rest and mark it clean."""
+        step = self.running_step(running)
         script = self._planner.script(step)
         log.info("continuing %s (no transaction, dirty while it runs)", step.file)
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,6 +97,34 @@ def cli(
     return subprocess.run(
         command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
     )
+
+
+class OpsRun:
+    """``python -m ops migrate ARGS --dir DIR --database-url URL`` in the background."""
+
+    def __init__(self, url: str, directory: Path, *args: str) -> None:
+        self._stderr = directory.parent / f"ops-{time.monotonic_ns()}.err"
+        command = [sys.executable, "-m", "ops", "migrate", *args, "--dir", str(directory)]
+        with self._stderr.open("w") as err:
+            self.process = subprocess.Popen(
+                [*command, "--database-url", url],
+                cwd=REPO,
+                env=without_urls(),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
+
+    def stderr(self) -> str:
+        return self._stderr.read_text()
+
+    def waiting(self) -> bool:
+        """It said it is waiting for the migration lock (it polls: nothing shows in pg_locks)."""
+        return "waiting for the migration lock of" in self.stderr()
+
+    def finish(self) -> tuple[int, str, str]:
+        out, _ = self.process.communicate(timeout=60)
+        return self.process.returncode, out, self.stderr()
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:

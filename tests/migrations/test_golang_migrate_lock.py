@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,12 +34,11 @@ from tests.fixtures.postgres import new_database
 from tests.migrations._helpers import (
     MIGRATIONS,
     NO_TX,
-    REPO,
+    OpsRun,
     cli,
     one_error_line,
     query,
     state,
-    without_urls,
     write,
 )
 
@@ -137,34 +135,6 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15) ->
             return
         time.sleep(0.02)
     raise AssertionError(f"not within {timeout} s: {what}")
-
-
-class OpsRun:
-    """``python -m ops migrate ARGS --dir DIR --database-url URL`` in the background."""
-
-    def __init__(self, url: str, directory: Path, *args: str) -> None:
-        self._stderr = directory.parent / f"ops-{time.monotonic_ns()}.err"
-        command = [sys.executable, "-m", "ops", "migrate", *args, "--dir", str(directory)]
-        with self._stderr.open("w") as err:
-            self.process = subprocess.Popen(
-                [*command, "--database-url", url],
-                cwd=REPO,
-                env=without_urls(),
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-            )
-
-    def stderr(self) -> str:
-        return self._stderr.read_text()
-
-    def waiting(self) -> bool:
-        """It said it is waiting for the migration lock (it polls: nothing shows in pg_locks)."""
-        return "waiting for the migration lock of" in self.stderr()
-
-    def finish(self) -> tuple[int, str, str]:
-        out, _ = self.process.communicate(timeout=60)
-        return self.process.returncode, out, self.stderr()
 
 
 def gm_key(url: str, schema: str = "public") -> int:
