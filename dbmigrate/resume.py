@@ -14,8 +14,9 @@ running file (golang-migrate ignores the table):
   nobody received the statement's answer.
 
 A later ``up`` that finds the version dirty with a row for the same file (same
-checksum) continues it: waits while the statement runs, refuses if it left a
-new invalid index, then sends the statements after it. Each send moves the
+checksum, and the dirty row still the one written with it) continues it: waits
+while the statement runs, refuses if it left a new invalid index, then sends
+the statements after it. Each send moves the
 row's statement index with a compare-and-set, so two runs continuing the same
 file never both send the next statement. Without a row (a statement failed and
 was reported; golang-migrate's own dirty mark) the database stays dirty for a
@@ -37,7 +38,8 @@ CREATE_RUNNING_TABLE = f"""CREATE TABLE IF NOT EXISTS {RUNNING_TABLE} (
     marker text NOT NULL,
     invalid_before text[] NOT NULL,
     sent_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    applied_by text NOT NULL
+    applied_by text NOT NULL,
+    dirty_xmin text NOT NULL
 )"""
 
 CLEAR_RUNNING = f"DELETE FROM {RUNNING_TABLE}"
@@ -46,10 +48,14 @@ _INVALID_INDEXES = (
     "ARRAY(SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid ORDER BY 1)"
 )
 
+_DIRTY_XMIN = "(SELECT xmin::text FROM schema_migrations WHERE version = :version)"
+"""The transaction that wrote the dirty row: golang-migrate rewriting it (``force``, a
+run of its own) changes it, and the row here is no longer about that dirty state."""
+
 _START = (
     f"INSERT INTO {RUNNING_TABLE} "
-    "(version, checksum, statement_index, marker, invalid_before, applied_by) "
-    f"VALUES (:version, :checksum, -1, '', {_INVALID_INDEXES}, :applied_by)"
+    "(version, checksum, statement_index, marker, invalid_before, applied_by, dirty_xmin) "
+    f"VALUES (:version, :checksum, -1, '', {_INVALID_INDEXES}, :applied_by, {_DIRTY_XMIN})"
 )
 
 _SEND = (
@@ -61,7 +67,7 @@ _SEND = (
 _READ = (
     "SELECT checksum, statement_index, marker, "
     "floor(extract(epoch FROM clock_timestamp() - sent_at))::bigint "
-    f"FROM {RUNNING_TABLE} WHERE version = :version"
+    f"FROM {RUNNING_TABLE} WHERE version = :version AND dirty_xmin = {_DIRTY_XMIN}"
 )
 
 _STILL_RUNNING = """\
@@ -121,7 +127,8 @@ def claim(executor: Executor, version: int, index: int, marker_text: str) -> boo
 
 
 def read(executor: Executor, version: int) -> Running | None:
-    """The row of the dirty ``version``, if this engine left one."""
+    """The row of the dirty ``version``, if this engine left one and that dirty row is still
+    the one it wrote."""
     exists = executor.execute(_TABLE_EXISTS)
     if not (exists and exists[0][0]):
         return None

@@ -116,3 +116,27 @@ def test_an_index_that_failed_unobserved_is_reported_by_name_and_left_for_a_pers
     assert state(fresh_db_url) == [(2, True)]
     # Reported once: from now on it is golang-migrate's plain dirty state, for a person.
     assert one_error_line(again).startswith("error: database is dirty at version 2 (")
+
+
+def test_a_dirty_row_golang_migrate_rewrote_is_not_continued(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    """A person forced the version, then golang-migrate's own run of the file failed: the
+    dirty row is golang-migrate's now, and the row this engine left is not about it."""
+    directory = _files(tmp_path / "m", seconds=0.5)
+    _kill_while_the_index_builds(fresh_db_url, directory)
+    while _running(fresh_db_url):
+        time.sleep(0.1)
+    # What `migrate force 1` and then a failing `migrate up` write (TRUNCATE, INSERT).
+    query(
+        fresh_db_url, "TRUNCATE schema_migrations; INSERT INTO schema_migrations VALUES (1, false)"
+    )
+    query(
+        fresh_db_url, "TRUNCATE schema_migrations; INSERT INTO schema_migrations VALUES (2, true)"
+    )
+
+    up = cli("up", "--dir", str(directory), url=fresh_db_url)
+
+    assert up.returncode == exit_codes.DIRTY
+    assert one_error_line(up).startswith("error: database is dirty at version 2 (")
+    assert state(fresh_db_url) == [(2, True)]
