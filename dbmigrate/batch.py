@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dbmigrate.errors import ConnectError, db_error_text
+from dbmigrate.errors import ConnectError, db_error_text, sqlstate_of
 from dbmigrate.locks import Limits
 from dbmigrate.model import Script
 from dbmigrate.planning import Direction, Planner, Step
@@ -184,7 +184,7 @@ def _duration(receipt: str) -> int:
 
 
 def _guard_function_gone(failure: Exception | None) -> bool:
-    return getattr(failure, "sqlstate", None) in _UNDEFINED and "dbmigrate_guard" in str(failure)
+    return sqlstate_of(failure) in _UNDEFINED and "dbmigrate_guard" in str(failure)
 
 
 def _changes_lexing(script: Script) -> bool:

@@ -32,6 +32,16 @@ def excerpt(sql: str) -> str:
     return one_line(sql, EXCERPT_CHARS)
 
 
+def sqlstate_of(exc: BaseException | None) -> str | None:
+    """The SQLSTATE a driver's error carries: ``sqlstate`` (psycopg 3, the Data API's
+    errors) or ``pgcode`` (psycopg2)."""
+    for name in ("sqlstate", "pgcode"):
+        value = getattr(exc, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def db_error_text(exc: BaseException) -> str:
     """PostgreSQL's message from a driver exception, without the driver's context lines.
 
@@ -42,8 +52,8 @@ def db_error_text(exc: BaseException) -> str:
     """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else type(exc).__name__
-    sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str) and sqlstate and sqlstate not in text:
+    sqlstate = sqlstate_of(exc)
+    if sqlstate and sqlstate not in text:
         text = f"{text} (SQLSTATE {sqlstate})"
     return one_line(text, 1000)
 

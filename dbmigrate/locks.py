@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from dbmigrate.errors import LockBusyError
+from dbmigrate.errors import LockBusyError, sqlstate_of
 from dbmigrate.transport import Executor
 
 T = TypeVar("T")
@@ -209,8 +209,8 @@ def poll(attempt: Callable[[], T], limits: Limits, held: Callable[[Exception], b
 def sqlstate_in_chain(exc: BaseException | None) -> str | None:
     """The first SQLSTATE found on ``exc`` or its causes (engine errors wrap the driver's)."""
     while exc is not None:
-        state = getattr(exc, "sqlstate", None)
-        if isinstance(state, str) and state:
+        state = sqlstate_of(exc)
+        if state:
             return state
         exc = exc.__cause__
     return None

@@ -38,6 +38,7 @@ from dbmigrate.errors import (
     StatementError,
     db_error_text,
     excerpt,
+    sqlstate_of,
 )
 from dbmigrate.hints import DirtyHints
 from dbmigrate.locks import (
@@ -220,7 +221,7 @@ class Stepper:
         failure = outcome.failure
         if failure is None:
             return applied
-        sqlstate = getattr(failure, "sqlstate", None)
+        sqlstate = sqlstate_of(failure)
         if sqlstate == STALE_STATE_SQLSTATE:
             log.info("the recorded state moved (another runner): re-reading it under the lock")
             self.known = None

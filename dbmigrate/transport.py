@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
+from dbmigrate.errors import sqlstate_of
+
 SqlValue = str | int | float | bool | None
 Row = tuple[SqlValue, ...]
 Params = Mapping[str, SqlValue]
@@ -55,7 +57,7 @@ class BatchError(Exception):
 
     @property
     def sqlstate(self) -> str | None:
-        return getattr(self.__cause__, "sqlstate", None)
+        return sqlstate_of(self.__cause__)
 
 
 @runtime_checkable

@@ -17,15 +17,14 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from dbmigrate.bundle import Bundle
 from dbmigrate.cache import compile_directory_cached, default_cache_dir
 from dbmigrate.engine import AppliedStep, Engine, EngineConfig
 from dbmigrate.errors import (
     BundleError,
+    ConnectError,
     DirtyDatabaseError,
     InvalidConnectionStringError,
     InvalidRequestError,
@@ -35,11 +34,14 @@ from dbmigrate.errors import (
     db_error_text,
 )
 from dbmigrate.source import create_migration
-from dbmigrate.transports.psycopg_transport import PsycopgTransport
 from ops import exit_codes, report
 from ops.database import owner_url
 from ops.errors import OpsError
 from ops.migrate import DATA_API_MAX_LOCK_WAIT_SECONDS
+
+if TYPE_CHECKING:
+    from dbmigrate.transports.psycopg2_transport import Psycopg2Transport
+    from dbmigrate.transports.psycopg_transport import PsycopgTransport
 
 _INTERRUPTED = (
     "interrupted: the file that was running was rolled back (each file is all or nothing), files "
@@ -66,12 +68,14 @@ def run(args: argparse.Namespace) -> int:
         return report.fail(args, exc, _exit_code(exc))
     except OpsError as exc:  # --env: discovery and AWS failures, already one line and a code
         return report.fail(args, exc, exc.code)
-    except psycopg.Error as exc:
-        return report.fail(args, exc, exit_codes.ERROR, db_error_text(exc))
     except OSError as exc:
         return report.fail(
             args, exc, exit_codes.ERROR, f"{exc.strerror or exc}: {exc.filename or ''}"
         )
+    except Exception as exc:
+        if not _is_driver_error(exc):
+            raise
+        return report.fail(args, exc, exit_codes.ERROR, db_error_text(exc))
     except KeyboardInterrupt as exc:
         return report.fail(args, exc, exit_codes.INTERRUPTED, _INTERRUPTED)
     report.emit(args, {"ok": code == exit_codes.OK, "command": args.command, **document}, text)
@@ -104,9 +108,34 @@ def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
             engine = Engine(data_api, bundle, config=config, on_step=_log_applied)
             return _COMMANDS[args.command](engine, args)
     config = EngineConfig(applied_by=_applied_by(), lock_wait_ms=lock_wait_ms)
-    with PsycopgTransport.connect(url) as transport:
+    with _connect(url) as transport:
         engine = Engine(transport, bundle, config=config, on_step=_log_applied)
         return _COMMANDS[args.command](engine, args)
+
+
+def _connect(url: str) -> Psycopg2Transport | PsycopgTransport:
+    """psycopg2 for its start-up time (``dbmigrate.transports.psycopg2_transport``); psycopg 3
+    when psycopg2 is missing or cannot connect, so that what fails says what it always said."""
+    try:
+        from dbmigrate.transports.psycopg2_transport import Psycopg2Transport  # noqa: PLC0415
+    except ImportError:
+        return _psycopg3(url)
+    try:
+        return Psycopg2Transport.connect(url)
+    except ConnectError:
+        return _psycopg3(url)
+
+
+def _psycopg3(url: str) -> PsycopgTransport:
+    from dbmigrate.transports.psycopg_transport import PsycopgTransport  # noqa: PLC0415
+
+    return PsycopgTransport.connect(url)
+
+
+def _is_driver_error(exc: Exception) -> bool:
+    """psycopg's or psycopg2's error (a server error, a lost connection), by the module that
+    defined it: importing a driver only to test would cost the start-up it is there to save."""
+    return type(exc).__module__.split(".")[0] in ("psycopg", "psycopg2")
 
 
 def _env_force_hint(args: argparse.Namespace) -> str:

@@ -1,16 +1,24 @@
-"""The psycopg transport: placeholders, transactions, and connection errors."""
+"""The libpq transports (psycopg 3 and psycopg2): placeholders, transactions, connection errors.
+
+Both send the same SQL (``dbmigrate.transports.session``); each test that talks to a
+database runs over both drivers.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from dbmigrate.errors import ConnectError, InvalidConnectionStringError
+from dbmigrate.transports.psycopg2_transport import Psycopg2Transport
 from dbmigrate.transports.psycopg_transport import (
     PsycopgTransport,
     redact_url,
     to_positional,
     to_pyformat,
 )
+
+Transport = type[PsycopgTransport] | type[Psycopg2Transport]
+DRIVERS = pytest.mark.parametrize("driver", [PsycopgTransport, Psycopg2Transport])
 
 
 @pytest.mark.parametrize(
@@ -43,8 +51,9 @@ def test_placeholders_become_positional_for_prepare(
     assert to_positional(sql) == (expected, names)
 
 
-def test_execute_with_and_without_params(fresh_db_url: str) -> None:
-    with PsycopgTransport.connect(fresh_db_url) as t:
+@DRIVERS
+def test_execute_with_and_without_params(driver: Transport, fresh_db_url: str) -> None:
+    with driver.connect(fresh_db_url) as t:
         assert t.execute(
             "SELECT :a::int + 1, :s, :n, :b", {"a": "2", "s": "x", "n": None, "b": True}
         ) == [(3, "x", None, True)]
@@ -58,8 +67,9 @@ def test_execute_with_and_without_params(fresh_db_url: str) -> None:
         assert uuid_row == ("00000000-0000-0000-0000-000000000001",)
 
 
-def test_transaction_commits_or_rolls_back(fresh_db_url: str) -> None:
-    with PsycopgTransport.connect(fresh_db_url) as t:
+@DRIVERS
+def test_transaction_commits_or_rolls_back(driver: Transport, fresh_db_url: str) -> None:
+    with driver.connect(fresh_db_url) as t:
         t.execute("CREATE TABLE x (id int)")
         with t.transaction() as tx:
             tx.execute("INSERT INTO x VALUES (:v)", {"v": 1})
@@ -69,10 +79,11 @@ def test_transaction_commits_or_rolls_back(fresh_db_url: str) -> None:
         assert t.execute("SELECT id FROM x") == [(1,)]
 
 
-def test_connect_failure_is_one_line_without_password() -> None:
+@DRIVERS
+def test_connect_failure_is_one_line_without_password(driver: Transport) -> None:
     url = "postgresql://app:s3cret@127.0.0.1:1/app?sslmode=disable&password=s3cret"
     with pytest.raises(ConnectError) as caught:
-        PsycopgTransport.connect(url, connect_timeout=2)
+        driver.connect(url, connect_timeout=2)
     message = str(caught.value)
     assert message.startswith(
         "cannot connect to postgresql://app@127.0.0.1:1/app?sslmode=disable: "
@@ -80,9 +91,10 @@ def test_connect_failure_is_one_line_without_password() -> None:
     assert "s3cret" not in message and "\n" not in message
 
 
-def test_malformed_connection_string_is_bad_input() -> None:
+@DRIVERS
+def test_malformed_connection_string_is_bad_input(driver: Transport) -> None:
     with pytest.raises(InvalidConnectionStringError, match="invalid database URL") as caught:
-        PsycopgTransport.connect("host=x password=hunter2 nonsense")
+        driver.connect("host=x password=hunter2 nonsense")
     assert "hunter2" not in str(caught.value)
 
 

@@ -42,3 +42,32 @@ def test_building_and_parsing_import_no_heavy_driver() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+_MIGRATE = """\
+import json, sys
+from ops.cli import main
+code = main(sys.argv[1:])
+heavy = ("boto3", "botocore", "psycopg", "psycopg2", "pglast", "aws_cdk", "jsii")
+print(json.dumps([code, sorted({m.split(".")[0] for m in sys.modules} & set(heavy))]))
+"""
+
+
+def test_migrate_commands_connect_through_psycopg2_without_psycopg_or_pglast(
+    fresh_db_url: str,
+) -> None:
+    """``version``, ``plan`` and a no-op ``up`` over a URL: psycopg2 (0.06 s to import here)
+    instead of psycopg 3 (0.21 s), and cached files need no parser."""
+    found = []
+    for command in ("up", "version", "plan", "up"):
+        result = subprocess.run(
+            [sys.executable, "-c", _MIGRATE, "migrate", command, "--database-url", fresh_db_url],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        found.append(json.loads(result.stdout.splitlines()[-1]))
+    assert found[1:] == [[0, ["psycopg2"]]] * 3  # the first `up` may have parsed the files
