@@ -2,9 +2,11 @@
 
 The stepper marks the version dirty (golang-migrate's protocol) and records the
 file in ``schema_migrations_running`` (``dbmigrate.resume``); this sends its
-statements in autocommit, each behind its marker, and checks what a statement
-left when its answer was lost. It also waits for a statement a previous run
-left running. Marking the file clean is the stepper's (it holds the lock).
+statements in autocommit, each behind its marker, and confirms from the catalog
+what a statement did when its answer was lost. It also waits for a statement a
+previous run left running. Marking the file clean is the stepper's (it holds
+the lock). Any failure, or an interrupt, forgets the row first: what is left is
+golang-migrate's plain dirty state, for a person.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dbmigrate.hints import DirtyHints
 from dbmigrate.model import Script, Statement
 from dbmigrate.planning import Planner, Step
 from dbmigrate.resume import Running
-from dbmigrate.transport import StillRunningError, Transport
+from dbmigrate.transport import StillRunningError, Transport, UnobservedError
 
 log = logging.getLogger("dbmigrate")
 
@@ -51,7 +53,7 @@ class NoTransactionFile:
             self._send(index, statements[index])
 
     def wait(self, running: Running, stop_when: StopWhen | None) -> None:
-        """Wait while the statement ``running`` names still runs; then check what it left.
+        """Wait while the statement ``running`` names still runs; then confirm what it did.
 
         Past ``stop_when`` it raises `StatementRunningError`: the file stays dirty
         with its row, for the next run to wait on.
@@ -59,7 +61,8 @@ class NoTransactionFile:
         statement = self._statement(running.index)
         waited_from = time.monotonic()
         logged = waited_from
-        while resume.still_running(self.transport, running):
+        watch = resume.Watch(self.transport, running)
+        while watch.running(time.monotonic() - waited_from):
             seconds = running.seconds + round(time.monotonic() - waited_from)
             if stop_when is not None and stop_when():
                 raise self._still_running(running.index, statement, seconds)
@@ -67,7 +70,7 @@ class NoTransactionFile:
                 log.info(self._waiting_text(running.index, statement, seconds))
                 logged = time.monotonic()
             self.sleep(WAIT_POLL_SECONDS)
-        self._check_outcome(running.index, statement)
+        self._confirm(statement)
 
     def status_text(self, running: Running) -> str:
         """What ``version`` and ``plan`` say about a file a run left behind."""
@@ -79,18 +82,16 @@ class NoTransactionFile:
             f"statement {running.index + 1} of {count} (line {statement.line}) "
             f"`{excerpt(statement.sql)}`, sent {running.seconds} s ago"
         )
-        if resume.still_running(self.transport, running):
+        if resume.visible(self.transport, running):
             return f"{where}, is still running on the server"
-        return f"{where}, is no longer running"
+        return f"{where}, is no longer running (`up` confirms what it did)"
 
     # -- one statement -------------------------------------------------------------
 
     def _send(self, index: int, statement: Statement) -> None:
-        version = self.step.version_after
-        marker = resume.marker(
-            version or 0, index, len(self.script.statements), self.script.checksum
-        )
-        if not resume.claim(self.transport, version or 0, index, marker):
+        version = resume.dirty_key(self.step.version_after)
+        marker = resume.marker(version, index, len(self.script.statements), self.script.checksum)
+        if not resume.claim(self.transport, version, index, marker):
             raise StatementRunningError(
                 f"{self.script.path}: another run is continuing this file (it sent statement "
                 f"{index + 1} first); wait for it, then run `version`",
@@ -104,23 +105,22 @@ class NoTransactionFile:
         except StillRunningError as exc:
             seconds = round(time.monotonic() - started)
             raise self._still_running(index, statement, seconds) from exc
+        except UnobservedError:
+            self._confirm(statement)
         except Exception as exc:
             self._forget_quietly()
             raise self._failed(statement, db_error_text(exc)) from exc
-        self._check_outcome(index, statement)
+        except BaseException:  # Ctrl-C: the driver cancelled the statement
+            self._forget_quietly()
+            raise
 
-    def _check_outcome(self, index: int, statement: Statement) -> None:
-        """A statement can finish unobserved (its call was cut): an invalid index left
-        behind is how a failed or cancelled CREATE INDEX CONCURRENTLY shows."""
-        invalid = resume.new_invalid_indexes(self.transport, self.step.version_after or 0)
-        if invalid is None:
+    def _confirm(self, statement: Statement) -> None:
+        """A statement that ended unobserved counts as done only if the catalog says so."""
+        why = resume.confirmed(self.transport, statement.sql)
+        if why is None:
             return
         self._forget_quietly()
-        raise self._failed(
-            statement,
-            f"it left invalid index {invalid} (a CREATE INDEX CONCURRENTLY that failed or was "
-            "cancelled): DROP INDEX CONCURRENTLY it",
-        )
+        raise self._failed(statement, f"it ended while no run was watching, and {why}")
 
     def _failed(self, statement: Statement, why: str) -> DirtyStatementError:
         where = (
@@ -141,10 +141,14 @@ class NoTransactionFile:
     def _still_running(
         self, index: int, statement: Statement, seconds: int
     ) -> StatementRunningError:
+        then = (
+            "the next `up` waits for it and goes on"
+            if self.step.direction == "up"
+            else "wait for it to end, check it, then `force` the version"
+        )
         return StatementRunningError(
             f"{self._waiting_text(index, statement, seconds)}; the database stays dirty at "
-            f"version {self.step.version_after} until it ends, and the next `up` waits for it "
-            "and goes on",
+            f"version {resume.dirty_key(self.step.version_after)} until it ends; {then}",
             file=self.script.path,
             statement=excerpt(statement.sql),
             running_seconds=seconds,

@@ -5,38 +5,43 @@ table) can run for hours: past the Data API's 45-second call, past a Lambda's
 15 minutes. golang-migrate's protocol marks the version dirty while it runs;
 that row alone cannot tell a file still running from one that failed. So the
 engine keeps the missing facts in ``schema_migrations_running``, one row per
-running file (golang-migrate ignores the table):
+running file (golang-migrate ignores the table): which statement of the file
+was sent last, when, and the marker comment it was sent behind, so that
+``pg_stat_activity`` tells whether it still runs.
 
-* which statement of the file was sent last, and the marker comment it was sent
-  with, so that ``pg_stat_activity`` tells whether it still runs;
-* the invalid indexes before it was sent: a CREATE INDEX CONCURRENTLY that fails
-  or is cancelled leaves an invalid index, the one outcome still visible when
-  nobody received the statement's answer.
+A later ``up`` that finds the version dirty with a row for the same up file
+(same checksum, and the dirty row still the one written with it) continues it:
+it waits while the statement runs, then confirms from the catalog what the
+statement was to do (`confirmed`): the index exists and is valid after a
+CREATE INDEX CONCURRENTLY, it is gone after a DROP INDEX CONCURRENTLY. Any other
+statement, or one whose outcome the catalog contradicts, is left dirty for a
+person, as before: an ended statement nobody saw the answer of may have failed.
 
-A later ``up`` that finds the version dirty with a row for the same file (same
-checksum, and the dirty row still the one written with it) continues it: waits
-while the statement runs, refuses if it left a new invalid index, then sends
-the statements after it. Each send moves the
-row's statement index with a compare-and-set, so two runs continuing the same
-file never both send the next statement. Without a row (a statement failed and
-was reported; golang-migrate's own dirty mark) the database stays dirty for a
-person to force, as before.
+Each send moves the row's statement index with a compare-and-set, so two runs
+continuing the same file never both send the next statement; and a statement
+counts as running for `SEND_GRACE_SECONDS` after its claim even before it shows
+in ``pg_stat_activity`` (the sender may still be retrying the call).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from dbmigrate.transport import Executor, Params
 
 RUNNING_TABLE = "schema_migrations_running"
 
+SEND_GRACE_SECONDS = 120
+"""Longer than the Data API transport's retries of a call (60 s): a claimed statement not
+yet visible is taken for running until then."""
+
 CREATE_RUNNING_TABLE = f"""CREATE TABLE IF NOT EXISTS {RUNNING_TABLE} (
     version bigint PRIMARY KEY,
+    direction text NOT NULL,
     checksum text NOT NULL,
     statement_index integer NOT NULL,
     marker text NOT NULL,
-    invalid_before text[] NOT NULL,
     sent_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     applied_by text NOT NULL,
     dirty_xmin text NOT NULL
@@ -44,46 +49,54 @@ CREATE_RUNNING_TABLE = f"""CREATE TABLE IF NOT EXISTS {RUNNING_TABLE} (
 
 CLEAR_RUNNING = f"DELETE FROM {RUNNING_TABLE}"
 
-_INVALID_INDEXES = (
-    "ARRAY(SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid ORDER BY 1)"
-)
-
 _DIRTY_XMIN = "(SELECT xmin::text FROM schema_migrations WHERE version = :version)"
 """The transaction that wrote the dirty row: golang-migrate rewriting it (``force``, a
 run of its own) changes it, and the row here is no longer about that dirty state."""
 
 _START = (
     f"INSERT INTO {RUNNING_TABLE} "
-    "(version, checksum, statement_index, marker, invalid_before, applied_by, dirty_xmin) "
-    f"VALUES (:version, :checksum, -1, '', {_INVALID_INDEXES}, :applied_by, {_DIRTY_XMIN})"
+    "(version, direction, checksum, statement_index, marker, applied_by, dirty_xmin) "
+    f"VALUES (:version, :direction, :checksum, -1, '', :applied_by, {_DIRTY_XMIN})"
 )
 
 _SEND = (
     f"UPDATE {RUNNING_TABLE} SET statement_index = :index, marker = :marker, "
-    f"invalid_before = {_INVALID_INDEXES}, sent_at = clock_timestamp() "
+    "sent_at = clock_timestamp() "
     "WHERE version = :version AND statement_index = :previous RETURNING version"
 )
 
 _READ = (
     "SELECT checksum, statement_index, marker, "
     "floor(extract(epoch FROM clock_timestamp() - sent_at))::bigint "
-    f"FROM {RUNNING_TABLE} WHERE version = :version AND dirty_xmin = {_DIRTY_XMIN}"
+    f"FROM {RUNNING_TABLE} WHERE version = :version AND direction = 'up' "
+    f"AND dirty_xmin = {_DIRTY_XMIN}"
 )
 
-_STILL_RUNNING = """\
-SELECT count(*) FROM pg_stat_activity
+_VISIBLE = """\
+SELECT count(*) > 0 FROM pg_stat_activity
 WHERE datname = current_database()
   AND pid <> pg_backend_pid()
   AND state = 'active'
   AND starts_with(query, :marker)"""
 
-_NEW_INVALID = (
-    "SELECT string_agg(name, ', ' ORDER BY name) FROM ("
-    f"SELECT unnest({_INVALID_INDEXES}) AS name "
-    f"EXCEPT SELECT unnest(invalid_before) FROM {RUNNING_TABLE} WHERE version = :version) n"
+_TABLE_EXISTS = f"SELECT to_regclass('{RUNNING_TABLE}') IS NOT NULL"
+
+_INDEX_STATE = (
+    "SELECT CASE WHEN to_regclass(:name) IS NULL THEN 'missing' "
+    "WHEN (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)) "
+    "THEN 'valid' ELSE 'invalid' END"
 )
 
-_TABLE_EXISTS = f"SELECT to_regclass('{RUNNING_TABLE}') IS NOT NULL"
+_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*\n|/\*.*?\*/)*", re.DOTALL)
+_NAME = r'("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_CREATE_INDEX = re.compile(
+    rf"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?{_NAME}\s+ON\s",
+    re.IGNORECASE,
+)
+_DROP_INDEX = re.compile(
+    rf"DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?({_NAME}(?:\s*\.\s*{_NAME})?)\s*$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -107,11 +120,16 @@ def marker(version: int, index: int, count: int, checksum: str) -> str:
     return f"/* dbmigrate {version} statement {index + 1}/{count} {checksum[:16]} */ "
 
 
-def start(tx: Executor, version: int, checksum: str, applied_by: str) -> None:
+def start(tx: Executor, version: int, direction: str, checksum: str, applied_by: str) -> None:
     """In the transaction that marks ``version`` dirty: a fresh row, nothing sent yet."""
     tx.execute(CREATE_RUNNING_TABLE)
     tx.execute(CLEAR_RUNNING)
-    params: Params = {"version": version, "checksum": checksum, "applied_by": applied_by}
+    params: Params = {
+        "version": version,
+        "direction": direction,
+        "checksum": checksum,
+        "applied_by": applied_by,
+    }
     tx.execute(_START, params)
 
 
@@ -127,8 +145,8 @@ def claim(executor: Executor, version: int, index: int, marker_text: str) -> boo
 
 
 def read(executor: Executor, version: int) -> Running | None:
-    """The row of the dirty ``version``, if this engine left one and that dirty row is still
-    the one it wrote."""
+    """The row of the dirty ``version``'s up file, if this engine left one and that dirty row
+    is still the one it wrote."""
     exists = executor.execute(_TABLE_EXISTS)
     if not (exists and exists[0][0]):
         return None
@@ -139,19 +157,52 @@ def read(executor: Executor, version: int) -> Running | None:
     return Running(version, str(checksum), _int(index), str(marker_text), _int(seconds))
 
 
-def still_running(executor: Executor, running: Running) -> bool:
-    """Whether a backend is still running the statement sent behind ``running.marker``."""
+def visible(executor: Executor, running: Running) -> bool:
+    """Whether a backend runs the statement sent behind ``running.marker`` now."""
     if running.index < 0 or not running.marker:
         return False
-    rows = executor.execute(_STILL_RUNNING, {"marker": running.marker})
-    return bool(rows and _int(rows[0][0]))
+    rows = executor.execute(_VISIBLE, {"marker": running.marker})
+    return bool(rows and rows[0][0])
 
 
-def new_invalid_indexes(executor: Executor, version: int) -> str | None:
-    """Indexes invalid now that were not before the last statement was sent, or None."""
-    rows = executor.execute(_NEW_INVALID, {"version": version})
-    found = rows[0][0] if rows else None
-    return str(found) if found else None
+class Watch:
+    """Whether a recorded statement is still running, across the polls of one wait.
+
+    Seen running and then gone: it ended. Never seen: it counts as running until
+    `SEND_GRACE_SECONDS` after its claim (the sender may still be retrying the call).
+    """
+
+    def __init__(self, executor: Executor, running: Running) -> None:
+        self._executor = executor
+        self._running = running
+        self._seen = False
+
+    def running(self, waited: float) -> bool:
+        """``waited``: seconds since ``running`` was read."""
+        if visible(self._executor, self._running):
+            self._seen = True
+            return True
+        if self._running.index < 0 or self._seen:
+            return False
+        return self._running.seconds + waited < SEND_GRACE_SECONDS
+
+
+def confirmed(executor: Executor, sql: str) -> str | None:
+    """None if the catalog shows that ``sql`` did what it says; else why it cannot be taken
+    as done (what the catalog shows, or that it cannot tell)."""
+    text = _LEADING_COMMENTS.sub("", sql, count=1)
+    create = _CREATE_INDEX.match(text)
+    if create is not None:
+        state = _index_state(executor, create.group(1))
+        if state == "valid":
+            return None
+        return f"index {create.group(1)} is {state}"
+    drop = _DROP_INDEX.match(text)
+    if drop is not None:
+        if _index_state(executor, drop.group(1)) == "missing":
+            return None
+        return f"index {drop.group(1)} still exists"
+    return "its outcome cannot be read from the catalog (only CREATE and DROP INDEX CONCURRENTLY)"
 
 
 def clear(executor: Executor) -> None:
@@ -159,6 +210,16 @@ def clear(executor: Executor) -> None:
     exists = executor.execute(_TABLE_EXISTS)
     if exists and exists[0][0]:
         executor.execute(CLEAR_RUNNING)
+
+
+def dirty_key(version: int | None) -> int:
+    """The row's key: the dirty version, -1 for "no version" (as golang-migrate records it)."""
+    return -1 if version is None else version
+
+
+def _index_state(executor: Executor, name: str) -> str:
+    rows = executor.execute(_INDEX_STATE, {"name": name})
+    return str(rows[0][0]) if rows else "missing"
 
 
 def _int(value: object) -> int:

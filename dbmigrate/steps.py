@@ -386,8 +386,8 @@ class Stepper:
             script = self._planner.script(step)
             if not script.transactional:
                 write_state(tx, step.version_after, dirty=True)
-                dirty = -1 if step.version_after is None else step.version_after
-                resume.start(tx, dirty, script.checksum, self._limits.applied_by)
+                dirty = resume.dirty_key(step.version_after)
+                resume.start(tx, dirty, step.direction, script.checksum, self._limits.applied_by)
                 return _Found(state, step, script, None)
             log.info("applying %s (%s)", step.file, direction)
             started = time.monotonic()
@@ -481,6 +481,10 @@ class Stepper:
 
     def _mark_clean(self, tx: Executor, step: Step, record: HistoryRow) -> None:
         state = read_state(tx)
+        if state == VersionState(step.version_after, dirty=False):
+            # Another run continuing this file saw it end first and recorded it.
+            log.info("%s: recorded clean meanwhile by another run", step.file)
+            return
         if state != VersionState(step.version_after, dirty=True):
             self.known = None
             raise StateError(

@@ -42,6 +42,12 @@ class StillRunningError(Exception):
     subclass; the engine says which file and statement, and a later run can wait for it."""
 
 
+class UnobservedError(Exception):
+    """A long-running statement's call was cut, and the statement has since ended on the
+    server; its result (success or error) never came back. The engine confirms what it did
+    from the catalog, or leaves it for a person. Transports raise a subclass."""
+
+
 class BatchError(Exception):
     """``execute_batch`` stopped at a failing transaction; those before it committed.
 

@@ -50,6 +50,7 @@ from dbmigrate.transport import (
     Row,
     SqlValue,
     StillRunningError,
+    UnobservedError,
 )
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,11 @@ class StatementOutcomeUnknownError(CallCutError, OutcomeUnknownError):
     """
 
 
+class StatementEndedUnobservedError(TransportError, UnobservedError):
+    """A long-running statement's call was cut; the statement has ended since, its outcome
+    unknown (the Data API gives no handle on a cut call's result)."""
+
+
 class StatementStillRunningError(TransportError, StillRunningError):
     """A long-running statement outlived the transport's deadline.
 
@@ -224,7 +230,8 @@ class DataApiTransport:
     rolls back when the block raises. ``deadline`` returns the seconds this
     run may still spend (in the Lambda:
     ``lambda: context.get_remaining_time_in_millis() / 1000 - margin``); it
-    bounds waits for long-running statements and retry sleeps.
+    bounds retry sleeps, and waits for long-running statements unless
+    ``long_wait`` (the runner's invocation budget) bounds those.
     """
 
     def __init__(
@@ -236,6 +243,7 @@ class DataApiTransport:
         *,
         retry: RetryPolicy | None = None,
         deadline: Callable[[], float] | None = None,
+        long_wait: Callable[[], float] | None = None,
         poll_interval: float = 5.0,
     ) -> None:
         self._client = client
@@ -243,6 +251,7 @@ class DataApiTransport:
         self._database = database
         self._retry = retry or RetryPolicy()
         self._deadline = deadline
+        self._long_wait = long_wait or deadline
         self._poll_interval = poll_interval
 
     def execute(
@@ -252,7 +261,8 @@ class DataApiTransport:
 
         ``long_running`` statements are sent with ``continueAfterTimeout``; if
         the call is cut, wait for the server to finish the statement (see
-        `_wait_until_finished`) and return no rows.
+        `_wait_until_finished`), then raise `StatementEndedUnobservedError`: it
+        ended, but whether it failed is unknown.
         """
         request = self._statement(sql, params, continueAfterTimeout=long_running or None)
         try:
@@ -263,7 +273,10 @@ class DataApiTransport:
                     cut.operation, cut.code, cut.message, cut.connection_id
                 ) from cut
             self._wait_until_finished(sql, cut.connection_id)
-            return []
+            raise StatementEndedUnobservedError(
+                f"the statement ended on the server after its call was cut ({cut.code}); "
+                "its result never came back"
+            ) from cut
         return _rows(response)
 
     @contextmanager
@@ -376,7 +389,8 @@ class DataApiTransport:
         return bool(rows and rows[0][0])
 
     def _seconds_left(self) -> float:
-        return self._deadline() if self._deadline is not None else DEFAULT_MAX_WAIT
+        """How long a cut statement may be waited for (``long_wait``, else the deadline)."""
+        return self._long_wait() if self._long_wait is not None else DEFAULT_MAX_WAIT
 
 
 class _TransactionExecutor:

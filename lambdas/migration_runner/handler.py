@@ -80,11 +80,17 @@ def load_bundle() -> Bundle:
     return Bundle.from_json(bundle_path().read_bytes())
 
 
-def open_transport(props: Properties, deadline: Deadline) -> DataApiTransport:
-    """A Data API transport in the cluster's region, bounded by ``deadline``."""
+def open_transport(props: Properties, deadline: Deadline, long_wait: Deadline) -> DataApiTransport:
+    """A Data API transport in the cluster's region: retries bounded by ``deadline``, waits
+    on a long statement by ``long_wait``."""
     client = make_rds_data_client(region=props.region)
     return DataApiTransport(
-        client, props.cluster_arn, props.secret_arn, props.database, deadline=deadline
+        client,
+        props.cluster_arn,
+        props.secret_arn,
+        props.database,
+        deadline=deadline,
+        long_wait=long_wait,
     )
 
 

@@ -47,7 +47,7 @@ from dbmigrate.transport import Transport
 
 from .access import failure_reason as access_failure_reason
 from .access import parse_roles, reconcile_roles
-from .timing import MAX_TOTAL_TIMEOUT_SECONDS, Slice, Timing
+from .timing import INVOCATION_MARGIN_SECONDS, MAX_TOTAL_TIMEOUT_SECONDS, Slice, Timing
 
 log = logging.getLogger("migration_runner")
 
@@ -132,8 +132,10 @@ class Properties:
 
 BundleLoader = Callable[[], Bundle]
 Deadline = Callable[[], float]
-"""Seconds this invocation may still spend (retries, waiting on a long statement)."""
-TransportFactory = Callable[[Properties, Deadline], Transport]
+"""Seconds this invocation may still spend: on retries (the Lambda's time), or waiting on a
+long statement (the invocation's budget)."""
+TransportFactory = Callable[[Properties, Deadline, Deadline], Transport]
+"""(properties, retries' deadline, long statements' deadline) -> transport."""
 
 
 def on_event(
@@ -157,7 +159,10 @@ def on_event(
     _check_request_type(request_type)
     props = parse_properties(event.get("ResourceProperties"))
     if props.timing is None:
-        return handle(event, load_bundle, open_transport, deadline=deadline)
+        # Under a Provider that still calls isComplete (a rollback reaching this code before
+        # the old template's framework), that call only has to say done.
+        done = handle(event, load_bundle, open_transport, deadline=deadline)
+        return {**done, RUN_KEY: {"Done": True}}
     bundle = _load(load_bundle)
     check_bundle(props, bundle)
     _log_start(event, props, bundle, "accepted")
@@ -179,18 +184,25 @@ def is_complete(
     reconciled; raises `DeploymentError` to report FAILED (a failed file, or no
     time left for the rest).
     """
-    if event.get("RequestType") == "Delete":
+    run = event.get(RUN_KEY)
+    if event.get("RequestType") == "Delete" or (isinstance(run, Mapping) and run.get("Done")):
         return {"IsComplete": True}
     props = parse_properties(event.get("ResourceProperties"))
     timing = props.timing or default_timing()
     bundle = _load(load_bundle)
     check_bundle(props, bundle)
     window = Slice.start(timing, _started_at(event, now), lambda_left, now)
-    transport = _open(open_transport, props, window.seconds_left)
+
+    def retries_deadline() -> float:
+        return max(0.0, lambda_left - window.elapsed() - INVOCATION_MARGIN_SECONDS)
+
+    transport = _open(open_transport, props, retries_deadline, window.seconds_left)
     try:
+        if window.expired():  # no file may start this close to the total timeout
+            return _not_yet(props, bundle, transport, window, "no time left to start a file")
         result = _migrate(event, props, bundle, transport, window)
         if result is None or not result.complete:
-            return _not_yet(props, bundle, transport, window, result)
+            return _not_yet(props, bundle, transport, window, _doing(result))
         whole = _whole_run(transport, event, result)
         access = _reconcile(transport, props, ahead=result.ahead)
     finally:
@@ -226,7 +238,7 @@ def handle(
     props = parse_properties(event.get("ResourceProperties"))
     bundle = _load(load_bundle)
     check_bundle(props, bundle)
-    transport = _open(open_transport, props, deadline)
+    transport = _open(open_transport, props, deadline, deadline)
     try:
         result = _migrate(event, props, bundle, transport, None)
         assert result is not None  # without a time window nothing stops early
@@ -446,21 +458,19 @@ def _migrate(
     return result
 
 
+def _doing(result: RunResult | None) -> str:
+    if result is None:
+        return "waiting on a statement still running on the server"
+    return f"applied {len(result.applied)} file(s) in this call"
+
+
 def _not_yet(
-    props: Properties,
-    bundle: Bundle,
-    transport: Transport,
-    window: Slice,
-    result: RunResult | None,
+    props: Properties, bundle: Bundle, transport: Transport, window: Slice, doing: str
 ) -> dict[str, Any]:
     """Ask to be called again, or fail if no call could come in time."""
     state = Engine(transport, bundle).version()
     progress = _progress(bundle, state.version, state.dirty)
-    if result is None:
-        doing = "waiting on a statement still running on the server"
-    else:
-        doing = f"applied {len(result.applied)} file(s) in this call"
-    if window.last():
+    if window.expired() or window.last():
         raise DeploymentError(_timed_out_reason(props, state.dirty, progress, doing))
     _info(
         f"{doing}; {progress}; next check in {window.query_interval_seconds} s",
@@ -543,10 +553,12 @@ def _reconcile(transport: Transport, props: Properties, *, ahead: bool) -> str:
         raise DeploymentError(reason) from exc
 
 
-def _open(open_transport: TransportFactory, props: Properties, deadline: Deadline) -> Transport:
+def _open(
+    open_transport: TransportFactory, props: Properties, deadline: Deadline, long_wait: Deadline
+) -> Transport:
     """Client construction fails on configuration (region, credentials), before any SQL."""
     try:
-        return open_transport(props, deadline)
+        return open_transport(props, deadline, long_wait)
     except Exception as exc:
         detail = f"{type(exc).__name__}: {exc}"
         reason = fit_reason("cannot open the Data API transport: ", detail, "nothing was run")

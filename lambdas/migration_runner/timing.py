@@ -19,12 +19,14 @@ INVOCATION_MARGIN_SECONDS = 60.0
 """Kept back from the Lambda's remaining time: a file in flight at the budget's end (one
 Data API call: at most 45 s) and the response still fit before the Lambda is killed."""
 
-REPORT_MARGIN_SECONDS = 60.0
+REPORT_MARGIN_SECONDS = 120.0
 """The runner's own timeout comes this long before the total timeout, so that its reason,
-not the framework's or CloudFormation's, reaches the stack events."""
+not the framework's or CloudFormation's, reaches the stack events: room for the file in
+flight at that moment (one call, at most 45 s) and a cold start."""
 
-MIN_SLICE_SECONDS = 10.0
-"""Less time than this left for another invocation: give up now, with the reason."""
+MIN_SLICE_SECONDS = 30.0
+"""Less time than this left for another invocation: give up now, with the reason (a cold
+start and a paused cluster's resume take about that)."""
 
 MAX_TOTAL_TIMEOUT_SECONDS = 3600
 """CloudFormation's ceiling for a custom resource (ServiceTimeout)."""
@@ -47,6 +49,8 @@ class Slice:
     gives_up_at: float
     query_interval_seconds: int
     now: Callable[[], float]
+    started: float
+    """When this invocation began (``now`` clock)."""
 
     @classmethod
     def start(
@@ -61,13 +65,20 @@ class Slice:
             at + lambda_left - INVOCATION_MARGIN_SECONDS,
             gives_up_at,
         )
-        return cls(ends, gives_up_at, timing.query_interval_seconds, now)
+        return cls(ends, gives_up_at, timing.query_interval_seconds, now, at)
+
+    def elapsed(self) -> float:
+        return self.now() - self.started
 
     def seconds_left(self) -> float:
         return max(0.0, self.ends - self.now())
 
     def over(self) -> bool:
         return self.now() >= self.ends
+
+    def expired(self) -> bool:
+        """The runner's own limit has passed: start no file."""
+        return self.now() >= self.gives_up_at
 
     def last(self) -> bool:
         """No time for another invocation after this one: what is unfinished now fails."""

@@ -13,6 +13,7 @@ import pytest
 
 from dbmigrate.transports.data_api import (
     DataApiTransport,
+    StatementEndedUnobservedError,
     StatementOutcomeUnknownError,
     StatementStillRunningError,
 )
@@ -27,13 +28,16 @@ def prepared(endpoint: DataApiEndpoint, **options: object) -> DataApiTransport:
     return transport
 
 
-def test_long_running_statement_past_the_call_limit_is_awaited(
+def test_long_running_statement_past_the_call_limit_is_awaited_then_said_unobserved(
     data_api_short_timeout: DataApiEndpoint,
 ) -> None:
+    """It ran to its end, but its answer was lost with the cut call: the caller is told so,
+    and confirms what it did itself (dbmigrate.resume.confirmed)."""
     transport = prepared(data_api_short_timeout)
     started = time.monotonic()
 
-    assert transport.execute(SLOW_INSERT.format(seconds=1.2), long_running=True) == []
+    with pytest.raises(StatementEndedUnobservedError, match="its result never came back"):
+        transport.execute(SLOW_INSERT.format(seconds=1.2), long_running=True)
 
     assert time.monotonic() - started >= 1.2
     assert transport.execute("SELECT count(*) FROM done") == [(1,)]
@@ -56,16 +60,20 @@ def test_client_read_timeout_on_long_running_statement_is_awaited(
 ) -> None:
     transport = prepared(data_api, client=data_api.client(read_timeout=0.5))
 
-    assert transport.execute(SLOW_INSERT.format(seconds=1.2), long_running=True) == []
+    with pytest.raises(StatementEndedUnobservedError):
+        transport.execute(SLOW_INSERT.format(seconds=1.2), long_running=True)
 
     assert transport.execute("SELECT count(*) FROM done") == [(1,)]
 
 
+@pytest.mark.parametrize("bound", ["deadline", "long_wait"])
 def test_statement_still_running_at_the_deadline_is_reported(
-    data_api_short_timeout: DataApiEndpoint,
+    data_api_short_timeout: DataApiEndpoint, bound: str
 ) -> None:
+    """``long_wait`` bounds the wait alone (the runner's invocation budget), ``deadline`` also
+    the retries (the Lambda's time)."""
     give_up_at = time.monotonic() + 0.3
-    transport = prepared(data_api_short_timeout, deadline=lambda: give_up_at - time.monotonic())
+    transport = prepared(data_api_short_timeout, **{bound: lambda: give_up_at - time.monotonic()})
 
     with pytest.raises(StatementStillRunningError, match="still running on the server"):
         transport.execute(SLOW_INSERT.format(seconds=1.5), long_running=True)

@@ -8,6 +8,7 @@ seconds of SQL take several invocations.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from lambdas.migration_runner import handler
 from lambdas.migration_runner.runner import MAX_REASON_BYTES, RUN_KEY, DeploymentError
+from lambdas.migration_runner.timing import REPORT_MARGIN_SECONDS
 from tests.fixtures.data_api import DataApiEndpoint
 from tests.lambdas._support import (
     LambdaContextStub,
@@ -176,23 +178,43 @@ def _timed_out_event(props: dict[str, str], seconds_ago: float) -> dict[str, Any
 def test_past_the_total_timeout_the_reason_says_what_is_left_and_the_command(
     lambda_env: LambdaEnv, tmp_path: Path
 ) -> None:
-    bundle = write_bundle(_slow_files(tmp_path / "m", 5), lambda_env.bundle_file)
+    """The last invocation that has time works its budget, then fails the deploy itself."""
+    bundle = write_bundle(_slow_files(tmp_path / "m", 25), lambda_env.bundle_file)
     props = properties(lambda_env.endpoint, bundle, **TINY_BUDGET)
-    event = _timed_out_event(props, 3600 - 55)  # past the runner's own limit: one file, then out
+    # The runner's own limit (total - REPORT_MARGIN_SECONDS) is 3 s away: one budget's work.
+    event = _timed_out_event(props, 3600 - REPORT_MARGIN_SECONDS - 3)
 
     with pytest.raises(DeploymentError) as failure:
         handler.main(event, CONTEXT)
 
     reason = str(failure.value)
-    assert reason.startswith(
-        "schema migration did not finish within the deploy's 60-minute total timeout "
-        "(migrations.total_timeout_minutes): files are still pending; applied 1 file(s) in "
-        "this call; database at version 1: 1 of 5 bundled files applied, 4 left; "
-    )
+    assert re.match(
+        r"schema migration did not finish within the deploy's 60-minute total timeout "
+        r"\(migrations.total_timeout_minutes\): files are still pending; applied (\d+) file\(s\) "
+        r"in this call; database at version \1: \1 of 25 bundled files applied, \d+ left; ",
+        reason,
+    ), reason
     assert "`python -m ops migrate up --env dev --region us-east-1`" in reason
     assert "`python -m ops migrate version --env dev --region us-east-1`" in reason
     assert framework_response_bytes(event, reason) < 4096
-    assert state(lambda_env.db_url) == [(1, False)]
+    ((version, dirty),) = state(lambda_env.db_url)
+    assert 1 <= version < 25 and not dirty
+
+
+def test_past_the_runners_own_limit_no_file_is_started(
+    lambda_env: LambdaEnv, tmp_path: Path
+) -> None:
+    bundle = write_bundle(_slow_files(tmp_path / "m", 3), lambda_env.bundle_file)
+    event = _timed_out_event(properties(lambda_env.endpoint, bundle, **TINY_BUDGET), 3600 - 60)
+
+    with pytest.raises(DeploymentError) as failure:
+        handler.main(event, CONTEXT)
+
+    assert (
+        "files are still pending; no time left to start a file; database at version none: "
+        "0 of 3 bundled files applied, 3 left" in str(failure.value)
+    )
+    assert query(lambda_env.db_url, "SELECT to_regclass('t1') IS NULL") == [(True,)]
 
 
 def test_a_statement_still_running_at_the_total_timeout_is_named_then_rollback_leaves_it(
@@ -209,7 +231,11 @@ def test_a_statement_still_running_at_the_total_timeout_is_named_then_rollback_l
     old = properties(short_calls, write_bundle(old_dir, lambda_env.bundle_file), **TINY_BUDGET)
     provide(create_event(old), Calls(), Calls())
     new = properties(short_calls, write_bundle(new_dir, lambda_env.bundle_file), **TINY_BUDGET)
-    update = {**update_event(new, old), RUN_KEY: {"StartedAt": time.time() - 3600 + 55}}
+    # Two seconds before the runner's own limit: the index build outlasts the budget.
+    update = {
+        **update_event(new, old),
+        RUN_KEY: {"StartedAt": time.time() - 3600 + REPORT_MARGIN_SECONDS + 2},
+    }
 
     with pytest.raises(DeploymentError) as failure:
         handler.main(update, CONTEXT)
@@ -237,15 +263,17 @@ def test_a_statement_still_running_at_the_total_timeout_is_named_then_rollback_l
 def test_a_template_without_timing_runs_everything_in_on_event(
     lambda_env: LambdaEnv, tmp_path: Path
 ) -> None:
-    """A rollback to a template from before the asynchronous mode: no isComplete follows."""
+    """A rollback to a template from before the asynchronous mode: onEvent does it all; if
+    the Provider still calls isComplete (this code before the old framework), it says done."""
     bundle = write_bundle(_slow_files(tmp_path / "m", 3), lambda_env.bundle_file)
     props = properties(lambda_env.endpoint, bundle)
     for name in ("TotalTimeoutSeconds", "QueryIntervalSeconds", "InvocationBudgetSeconds"):
         del props[name]
-    calls = Calls()
 
-    response = provide(create_event(props), calls, calls, asynchronous=False)
-
-    assert RUN_KEY not in calls.returned[0]
-    assert response["Data"]["Applied"] == "1,2,3"
-    assert state(lambda_env.db_url) == [(3, False)]
+    for asynchronous in (False, True):
+        calls = Calls()
+        response = provide(create_event(props), calls, calls, asynchronous=asynchronous)
+        assert calls.returned[0]["Data"]["Version"] == "3"
+        assert calls.returned[1:] == ([{"IsComplete": True}] if asynchronous else [])
+        assert response["Data"]["Version"] == "3"
+    assert [row[0] for row in history(lambda_env.db_url)] == [1, 2, 3]

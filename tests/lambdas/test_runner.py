@@ -7,6 +7,7 @@ through the psycopg transport when many files make HTTP too slow.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def _never_load() -> Bundle:
     raise AssertionError("the bundle must not be loaded")
 
 
-def _never_open(props: Properties, deadline: Deadline) -> Transport:
+def _never_open(props: Properties, deadline: Deadline, long_wait: Deadline) -> Transport:
     raise AssertionError(f"no transport may be opened (asked for {props.database})")
 
 
@@ -88,7 +89,7 @@ def test_update_keeps_whatever_physical_id_cloudformation_holds(
     props = properties(data_api, bundle)
     event = update_event(props, props, physical_id="id-from-an-older-version")
 
-    response = run(event, lambda: bundle, lambda _p, _d: data_api.transport())
+    response = run(event, lambda: bundle, lambda _p, _d, _w: data_api.transport())
 
     assert response["PhysicalResourceId"] == "id-from-an-older-version"
     assert response["Data"]["Applied"] == "1,2,3,4"
@@ -202,7 +203,7 @@ def test_an_unreadable_bundle_fails_before_any_database_call(
 def test_a_transport_that_cannot_be_opened_fails_with_its_cause(
     data_api: DataApiEndpoint, bundle: Bundle
 ) -> None:
-    def cannot_open(props: Properties, deadline: Deadline) -> Transport:
+    def cannot_open(props: Properties, deadline: Deadline, long_wait: Deadline) -> Transport:
         raise RuntimeError("You must specify a region.\nsecond line")
 
     with pytest.raises(DeploymentError) as failure:
@@ -225,7 +226,7 @@ def test_applied_versions_too_long_for_the_response_are_summarised(
     response = run(
         create_event(properties(data_api, many)),
         lambda: many,
-        lambda _p, _d: PsycopgTransport.connect(fresh_db_url),
+        lambda _p, _d, _w: PsycopgTransport.connect(fresh_db_url),
     )
 
     assert response["Data"] == {
@@ -274,7 +275,7 @@ def test_an_empty_bundle_with_target_zero_runs_and_changes_nothing(
     empty = Bundle(())
     props = properties(data_api, empty, TargetVersion="0")
 
-    response = run(create_event(props), lambda: empty, lambda _p, _d: data_api.transport())
+    response = run(create_event(props), lambda: empty, lambda _p, _d, _w: data_api.transport())
 
     assert response["Data"] == {
         "Version": "none",
@@ -283,3 +284,24 @@ def test_an_empty_bundle_with_target_zero_runs_and_changes_nothing(
         "Access": "not managed by this template",
     }
     assert state(fresh_db_url) == []
+
+
+def test_retries_keep_the_lambdas_time_while_long_waits_keep_the_budget(
+    data_api: DataApiEndpoint, bundle: Bundle
+) -> None:
+    """A call retried after the budget ran out (a resuming cluster, a rotation) must not be
+    refused: only waiting on a long statement stops at the budget."""
+    seen: list[tuple[float, float]] = []
+
+    def factory(props: Properties, deadline: Deadline, long_wait: Deadline) -> Transport:
+        seen.append((deadline(), long_wait()))
+        return data_api.transport()
+
+    props = properties(data_api, bundle, InvocationBudgetSeconds="1")
+    event = {**create_event(props), runner.RUN_KEY: {"StartedAt": time.time()}}
+
+    runner.is_complete(event, lambda: bundle, factory, lambda_left=840.0)
+
+    ((retries, long_wait),) = seen
+    assert 700 < retries <= 840 - 60
+    assert long_wait <= 1
