@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -104,6 +103,8 @@ def _save(cache_file: Path, fingerprint: str, scripts: dict[str, dict[str, Any]]
     document = {"fingerprint": fingerprint, "scripts": scripts}
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # noqa: PLC0415 - only a cache miss writes (tempfile imports shutil, ...)
+
         fd, temporary = tempfile.mkstemp(dir=cache_file.parent, prefix=".tmp-", suffix=".json")
     except OSError as exc:
         log.debug("not caching compiled migrations in %s: %s", cache_file.parent, exc)

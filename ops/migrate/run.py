@@ -10,10 +10,8 @@ and a documented exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import shlex
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +31,6 @@ from dbmigrate.errors import (
     MigrationSourceError,
     db_error_text,
 )
-from dbmigrate.source import create_migration
 from ops import exit_codes, report
 from ops.database import owner_url
 from ops.errors import OpsError
@@ -85,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
     """(JSON fields, text for stdout, exit code) of a successful command."""
     if args.command == "create":
+        from dbmigrate.source import create_migration  # noqa: PLC0415 - only create needs it
+
         up, down = create_migration(Path(args.dir), args.name)
         return {"created": [str(up), str(down)]}, f"created {up}\ncreated {down}", exit_codes.OK
     url = owner_url(args)
@@ -107,7 +106,10 @@ def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
         with data_api_transport(args, label="migrate") as data_api:
             engine = Engine(data_api, bundle, config=config, on_step=_log_applied)
             return _COMMANDS[args.command](engine, args)
-    config = EngineConfig(applied_by=_applied_by(), lock_wait_ms=lock_wait_ms)
+    writes = args.command not in ("version", "plan")
+    config = EngineConfig(
+        applied_by=_applied_by() if writes else "ops-cli", lock_wait_ms=lock_wait_ms
+    )
     with _connect(url) as transport:
         engine = Engine(transport, bundle, config=config, on_step=_log_applied)
         return _COMMANDS[args.command](engine, args)
@@ -219,6 +221,11 @@ def _exit_code(exc: MigrationError) -> int:
 
 
 def _applied_by() -> str:
+    """Who the history names; looked up only by commands that write it (getpass and socket
+    are 10 ms of a start-up)."""
+    import getpass  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
