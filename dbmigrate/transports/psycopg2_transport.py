@@ -115,9 +115,3 @@ class Psycopg2Transport(SessionExecutor):
 
     def close(self) -> None:
         self._conn.close()
-
-    def __enter__(self) -> Psycopg2Transport:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -94,9 +94,3 @@ class PsycopgTransport(SessionExecutor):
 
     def close(self) -> None:
         self._conn.close()
-
-    def __enter__(self) -> PsycopgTransport:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -13,7 +13,7 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dbmigrate.transport import Batched, BatchError, Params, Row, SqlValue
@@ -94,7 +94,17 @@ class SessionExecutor(ABC):
         self._batch_prefix = secrets.token_hex(8)
         self._batches = 0
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- the driver's part ---------------------------------------------------------------
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
 
     @abstractmethod
     def _query(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]] | None:
