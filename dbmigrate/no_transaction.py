@@ -110,8 +110,11 @@ class NoTransactionFile:
         except Exception as exc:
             self._forget_quietly()
             raise self._failed(statement, db_error_text(exc)) from exc
-        except BaseException:  # Ctrl-C: the driver cancelled the statement
-            self._forget_quietly()
+        except BaseException:  # Ctrl-C
+            # A driver that cancelled it leaves nothing running to wait for; over the Data API
+            # it runs on, and the next `up` must still find its record.
+            if getattr(self.transport, "cancels_on_interrupt", False):
+                self._forget_quietly()
             raise
 
     def _confirm(self, statement: Statement) -> None:

@@ -87,13 +87,21 @@ _INDEX_STATE = (
     "WHEN (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)) "
     "THEN 'valid' ELSE 'invalid' END"
 )
+_TABLE_INDEX_STATE = (
+    "SELECT coalesce((SELECT CASE WHEN i.indisvalid THEN 'valid' ELSE 'invalid' END "
+    "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "WHERE i.indrelid = to_regclass(:table) AND c.relname = :name), 'missing')"
+)
+"""An index is made in its table's schema, whatever the search_path: look for it there."""
 
 _LEADING_COMMENTS = r"^(?:\s+|--[^\n]*\n|/\*.*?\*/)*"
-_NAME = r'("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_QUALIFIED = rf"{_NAME}(?:\s*\.\s*{_NAME})?"
 _CREATE_INDEX = (
-    rf"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?{_NAME}\s+ON\s"
+    r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?P<name>{_NAME})\s+ON\s+(?:ONLY\s+)?(?P<table>{_QUALIFIED})[\s(]"
 )
-_DROP_INDEX = rf"DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?({_NAME}(?:\s*\.\s*{_NAME})?)\s*$"
+_DROP_INDEX = rf"DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?(?P<name>{_QUALIFIED})\s*$"
 """Compiled on first use (`_patterns`): only a statement whose answer was lost needs them,
 and compiling them cost every CLI start 5 ms."""
 
@@ -193,15 +201,16 @@ def confirmed(executor: Executor, sql: str) -> str | None:
     text = leading.sub("", sql, count=1)
     create = create_index.match(text)
     if create is not None:
-        state = _index_state(executor, create.group(1))
-        if state == "valid":
-            return None
-        return f"index {create.group(1)} is {state}"
+        name, table = create.group("name"), create.group("table")
+        params: Params = {"table": table, "name": _bare(name)}
+        rows = executor.execute(_TABLE_INDEX_STATE, params)
+        state = str(rows[0][0]) if rows else "missing"
+        return None if state == "valid" else f"index {name} is {state}"
     drop = drop_index.match(text)
     if drop is not None:
-        if _index_state(executor, drop.group(1)) == "missing":
+        if _index_state(executor, drop.group("name")) == "missing":
             return None
-        return f"index {drop.group(1)} still exists"
+        return f"index {drop.group('name')} still exists"
     return "its outcome cannot be read from the catalog (only CREATE and DROP INDEX CONCURRENTLY)"
 
 
@@ -224,6 +233,13 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
         re.compile(_CREATE_INDEX, re.IGNORECASE),
         re.compile(_DROP_INDEX, re.IGNORECASE),
     )
+
+
+def _bare(name: str) -> str:
+    """An identifier as the catalog stores it: unquoted folds to lower case."""
+    if name.startswith('"'):
+        return name[1:-1].replace('""', '"')
+    return name.lower()
 
 
 def _index_state(executor: Executor, name: str) -> str:

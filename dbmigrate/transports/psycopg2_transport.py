@@ -3,15 +3,15 @@
 Same SQL, same batches, same session as ``psycopg_transport``
 (``dbmigrate.transports.session``); only the driver differs. The reason is
 start-up time: ``import psycopg`` took 0.21 s of a 0.30 s ``ops migrate
-version`` here, ``import psycopg2`` 0.06 s (both drivers wrap libpq, so the
-connection string, the protocol and the server's errors are the same). The
-CLI falls back to psycopg 3 where the two could differ in what the user sees:
-a connection that fails (its message), or psycopg2 missing.
+version`` here, ``import psycopg2`` 0.05 s (both drivers wrap libpq, so the
+connection string, the protocol and the server's errors are the same; a failed
+connection is worded as psycopg 3 words it). The CLI uses psycopg 3 when
+psycopg2 is not installed.
 
 Ctrl-C: psycopg2 blocks in libpq, where Python's KeyboardInterrupt cannot
-reach. `wait_interruptibly` (installed on connect) lets libpq be polled from
+reach. `wait_interruptibly` (installed once connected) lets libpq be polled from
 Python: an interrupt cancels the running statement on the server, waits for it
-to stop, and is raised again, as psycopg 3 does.
+to stop, and is raised again, as psycopg 3 does, the connection still usable.
 """
 
 from __future__ import annotations
@@ -29,28 +29,33 @@ from dbmigrate.errors import ConnectError, InvalidConnectionStringError, one_lin
 from dbmigrate.transport import Executor, Params, SqlValue
 from dbmigrate.transports.session import ISOLATION, SessionExecutor, redact_url
 
+_interrupted: set[int] = set()
+"""Connections (by id) whose running statement a Ctrl-C cancelled: their query's
+QueryCanceled error is raised as the KeyboardInterrupt it stands for (``_query``)."""
+
 
 def wait_interruptibly(conn: Any) -> None:
-    """psycopg2's wait callback: poll libpq; on Ctrl-C cancel, drain, then re-raise."""
-    interrupted = False
+    """psycopg2's wait callback: poll libpq, so that Ctrl-C reaches a running statement.
+
+    The first Ctrl-C cancels the statement on the server and lets its query end (with
+    QueryCanceled, which the transport turns back into KeyboardInterrupt), so that the
+    connection stays usable, as on psycopg 3; a second one gives up on it at once.
+    Installed once connected: libpq enforces ``connect_timeout`` only on its blocking path.
+    """
     while True:
         try:
             state = conn.poll()
             if state == psycopg2.extensions.POLL_OK:
-                break
+                return
             if state == psycopg2.extensions.POLL_READ:
                 select.select([conn.fileno()], [], [])
             elif state == psycopg2.extensions.POLL_WRITE:
                 select.select([], [conn.fileno()], [])
         except KeyboardInterrupt:
+            if id(conn) in _interrupted:
+                raise
+            _interrupted.add(id(conn))
             conn.cancel()
-            interrupted = True
-        except psycopg2.extensions.QueryCanceledError:
-            if interrupted:
-                raise KeyboardInterrupt from None
-            raise
-    if interrupted:
-        raise KeyboardInterrupt
 
 
 class Psycopg2Transport(SessionExecutor):
@@ -66,26 +71,40 @@ class Psycopg2Transport(SessionExecutor):
         cls, url: str, *, connect_timeout: int = 10, application_name: str = "dbmigrate"
     ) -> Psycopg2Transport:
         """Open a connection; failures become one-line ``ConnectError``s without the password."""
-        psycopg2.extensions.set_wait_callback(wait_interruptibly)
+        # The callback is process-wide: without it, libpq connects on its blocking path,
+        # the only one where it enforces connect_timeout.
+        psycopg2.extensions.set_wait_callback(None)
         try:
             conn = psycopg2.connect(
                 url, connect_timeout=connect_timeout, application_name=application_name
             )
         except psycopg2.ProgrammingError as exc:
+            # psycopg 3 shows libpq's words alone; psycopg2 puts "invalid dsn: " before them.
+            text = str(exc).removeprefix("invalid dsn: ")
             raise InvalidConnectionStringError(
-                f"invalid database URL {redact_url(url)!r}: {one_line(str(exc), 500)}"
+                f"invalid database URL {redact_url(url)!r}: {one_line(text, 500)}"
             ) from exc
         except psycopg2.OperationalError as exc:
+            # psycopg 3's wording ("connection failed: " and libpq's message), so that the
+            # CLI says what it always said.
             raise ConnectError(
-                f"cannot connect to {redact_url(url)}: {one_line(str(exc), 1000)}"
+                f"cannot connect to {redact_url(url)}: connection failed: "
+                f"{one_line(str(exc), 1000)}"
             ) from exc
         conn.autocommit = True
+        psycopg2.extensions.set_wait_callback(wait_interruptibly)
         return cls(conn)
 
     def _query(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]] | None:
         cur = self._cursor
-        # Without arguments psycopg2 sends the text as it is (no % formatting).
-        cur.execute(sql) if params is None else cur.execute(sql, dict(params))
+        try:
+            # Without arguments psycopg2 sends the text as it is (no % formatting).
+            cur.execute(sql) if params is None else cur.execute(sql, dict(params))
+        except psycopg2.errors.QueryCanceled:
+            if id(self._conn) in _interrupted:
+                _interrupted.discard(id(self._conn))
+                raise KeyboardInterrupt from None
+            raise
         return None if cur.description is None else cur.fetchall()
 
     def _mogrify(self, sql: str, params: Params | Sequence[SqlValue]) -> str:
@@ -104,14 +123,17 @@ class Psycopg2Transport(SessionExecutor):
 
     @contextmanager
     def transaction(self) -> Iterator[Executor]:
-        # Statements on this connection inside the block belong to the transaction.
-        self._cursor.execute(f"BEGIN ISOLATION LEVEL {ISOLATION}")
+        # Statements on this connection inside the block belong to the transaction; the
+        # engine never nests them (psycopg2 has no savepoint here: refuse instead).
+        if not self._idle():
+            raise RuntimeError("a transaction is already open on this connection")
+        self._query(f"BEGIN ISOLATION LEVEL {ISOLATION}")
         try:
             yield self
         except BaseException:
             self._roll_back_failed_batch()
             raise
-        self._cursor.execute("COMMIT")
+        self._query("COMMIT")
 
     def close(self) -> None:
         self._conn.close()

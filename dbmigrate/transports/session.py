@@ -85,6 +85,9 @@ class SessionExecutor(ABC):
     """Statements on one autocommit connection; batches of whole transactions in one query."""
 
     keeps_session = True
+    cancels_on_interrupt = True
+    """Ctrl-C cancels the running statement on the server (both drivers do; the Data API
+    cannot): ``dbmigrate.no_transaction`` forgets such a statement's record then."""
 
     def __init__(self) -> None:
         # Statement text -> (name, parameter names) of its SQL-level prepared statement.

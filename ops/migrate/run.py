@@ -22,7 +22,6 @@ from dbmigrate.cache import compile_directory_cached, default_cache_dir
 from dbmigrate.engine import AppliedStep, Engine, EngineConfig
 from dbmigrate.errors import (
     BundleError,
-    ConnectError,
     DirtyDatabaseError,
     InvalidConnectionStringError,
     InvalidRequestError,
@@ -117,15 +116,12 @@ def _dispatch(args: argparse.Namespace) -> tuple[dict[str, Any], str, int]:
 
 def _connect(url: str) -> Psycopg2Transport | PsycopgTransport:
     """psycopg2 for its start-up time (``dbmigrate.transports.psycopg2_transport``); psycopg 3
-    when psycopg2 is missing or cannot connect, so that what fails says what it always said."""
+    when psycopg2 is not installed."""
     try:
         from dbmigrate.transports.psycopg2_transport import Psycopg2Transport  # noqa: PLC0415
     except ImportError:
         return _psycopg3(url)
-    try:
-        return Psycopg2Transport.connect(url)
-    except ConnectError:
-        return _psycopg3(url)
+    return Psycopg2Transport.connect(url)
 
 
 def _psycopg3(url: str) -> PsycopgTransport:

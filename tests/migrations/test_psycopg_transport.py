@@ -6,6 +6,12 @@ database runs over both drivers.
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import threading
+import time
+
 import pytest
 
 from dbmigrate.errors import ConnectError, InvalidConnectionStringError
@@ -108,3 +114,42 @@ def test_malformed_connection_string_is_bad_input(driver: Transport) -> None:
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+@DRIVERS
+def test_connect_timeout_bounds_a_server_that_never_answers(driver: Transport) -> None:
+    """A socket that accepts and then says nothing (a stuck server, some load balancers)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(ConnectError, match="timeout expired"):
+            driver.connect(f"postgresql://app@127.0.0.1:{port}/app", connect_timeout=2)
+        assert time.monotonic() - started < 8
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://app@127.0.0.1:1/app", "postgresql://app@127.0.0.1:1/app?nope=1"]
+)
+def test_both_drivers_word_a_failed_connection_alike(url: str) -> None:
+    """The CLI connects with psycopg2: its errors must read as psycopg 3's always did."""
+    messages = []
+    for driver in (PsycopgTransport, Psycopg2Transport):
+        with pytest.raises(ConnectError) as caught:
+            driver.connect(url, connect_timeout=2)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+
+
+@DRIVERS
+def test_ctrl_c_cancels_the_statement_and_keeps_the_connection(
+    driver: Transport, fresh_db_url: str
+) -> None:
+    with driver.connect(fresh_db_url) as t:
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        started = time.monotonic()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            t.execute("SELECT pg_sleep(10)")
+        timer.join()
+        assert time.monotonic() - started < 5  # cancelled, not waited out
+        assert t.execute("SELECT 1") == [(1,)]

@@ -17,6 +17,8 @@ from tests.migrations._helpers import query
 def transport(fresh_db_url: str) -> PsycopgTransport:
     with PsycopgTransport.connect(fresh_db_url) as t:
         t.execute("CREATE TABLE t (x int)")
+        t.execute("CREATE SCHEMA other")
+        t.execute("CREATE TABLE other.t2 (x int)")
         t.execute('CREATE INDEX "Valid Idx" ON t (x)')
         t.execute("CREATE INDEX plain_idx ON t (x)")
         t.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'plain_idx'::regclass")
@@ -30,6 +32,9 @@ def transport(fresh_db_url: str) -> PsycopgTransport:
         ('-- the index\n/* a note */ create unique index concurrently if not exists "Valid Idx" on t (x)', None),
         ("CREATE INDEX CONCURRENTLY plain_idx ON t (x)", "index plain_idx is invalid"),
         ("CREATE INDEX CONCURRENTLY never_made ON t (x)", "index never_made is missing"),
+        # Made in its table's schema: a valid index of that name elsewhere is not it.
+        ('CREATE INDEX CONCURRENTLY "Valid Idx" ON other.t2 (x)', 'index "Valid Idx" is missing'),
+        ('CREATE INDEX CONCURRENTLY "Valid Idx" ON ONLY t(x)', None),
         ("DROP INDEX CONCURRENTLY IF EXISTS public.gone_idx", None),
         ('DROP INDEX CONCURRENTLY "Valid Idx"', 'index "Valid Idx" still exists'),
         ("REINDEX INDEX CONCURRENTLY plain_idx", "its outcome cannot be read from the catalog"),
