@@ -396,8 +396,6 @@ class Engine:
         migration = self._bundle.get(state.version) if state.version is not None else None
         if migration is None or migration.up.transactional:
             return None
-        if not _table_exists(tx, "schema_migrations"):
-            return None
         running = resume.read(tx, migration.version)
         if running is None or running.checksum != migration.up.checksum:
             return None

@@ -39,9 +39,6 @@ DEADLINE_MARGIN_SECONDS = 60.0
 (retries, waiting on a long statement) still returns its own error to CloudFormation
 instead of being killed by the Lambda timeout with no reason at all."""
 
-HANDLER = "main"
-"""The function's handler (``migration_runner.handler.main``): both framework calls."""
-
 LOGGERS = ("migration_runner", "dbmigrate")
 
 

@@ -160,9 +160,8 @@ def on_event(
     props = parse_properties(event.get("ResourceProperties"))
     if props.timing is None:
         # Under a Provider that still calls isComplete (a rollback reaching this code before
-        # the old template's framework), that call only has to say done.
-        done = handle(event, load_bundle, open_transport, deadline=deadline)
-        return {**done, RUN_KEY: {"Done": True}}
+        # the old template's framework), that call finds no timing either and says done.
+        return {**handle(event, load_bundle, open_transport, deadline=deadline), **started}
     bundle = _load(load_bundle)
     check_bundle(props, bundle)
     _log_start(event, props, bundle, "accepted")
@@ -184,11 +183,12 @@ def is_complete(
     reconciled; raises `DeploymentError` to report FAILED (a failed file, or no
     time left for the rest).
     """
-    run = event.get(RUN_KEY)
-    if event.get("RequestType") == "Delete" or (isinstance(run, Mapping) and run.get("Done")):
+    if event.get("RequestType") == "Delete":
         return {"IsComplete": True}
     props = parse_properties(event.get("ResourceProperties"))
-    timing = props.timing or default_timing()
+    timing = props.timing
+    if timing is None:  # onEvent ran the whole migration (a template without timing)
+        return {"IsComplete": True}
     bundle = _load(load_bundle)
     check_bundle(props, bundle)
     window = Slice.start(timing, _started_at(event, now), lambda_left, now)
@@ -207,16 +207,7 @@ def is_complete(
         access = _reconcile(transport, props, ahead=result.ahead)
     finally:
         transport.close()
-    return {"IsComplete": True, "Data": _response("", whole, access)["Data"]}
-
-
-def default_timing() -> Timing:
-    """What the construct sends when the configuration says nothing (``config.model``)."""
-    return Timing(
-        total_timeout_seconds=MAX_TOTAL_TIMEOUT_SECONDS,
-        query_interval_seconds=30,
-        invocation_budget_seconds=600,
-    )
+    return {"IsComplete": True, "Data": _data(whole, access)}
 
 
 def handle(
@@ -471,7 +462,8 @@ def _not_yet(
     state = Engine(transport, bundle).version()
     progress = _progress(bundle, state.version, state.dirty)
     if window.expired() or window.last():
-        raise DeploymentError(_timed_out_reason(props, state.dirty, progress, doing))
+        minutes = window.total_timeout_seconds // 60
+        raise DeploymentError(_timed_out_reason(props, minutes, state.dirty, progress, doing))
     _info(
         f"{doing}; {progress}; next check in {window.query_interval_seconds} s",
         event="progress",
@@ -511,9 +503,9 @@ def _progress(bundle: Bundle, version: int | None, dirty: bool) -> str:
     return f"database at version {shown}: {done} of {total} bundled files applied, {left} left"
 
 
-def _timed_out_reason(props: Properties, dirty: bool, progress: str, doing: str) -> str:
-    timing = props.timing or default_timing()
-    minutes = timing.total_timeout_seconds // 60
+def _timed_out_reason(
+    props: Properties, minutes: int, dirty: bool, progress: str, doing: str
+) -> str:
     finish = ops_command(props, "up")
     check = ops_command(props, "version")
     what = (
@@ -566,18 +558,19 @@ def _open(
 
 
 def _response(physical_id: str, result: RunResult, access: str) -> dict[str, Any]:
+    return {"PhysicalResourceId": physical_id, "Data": _data(result, access)}
+
+
+def _data(result: RunResult, access: str) -> dict[str, str]:
     applied = ",".join(str(v) for v in result.applied_versions)
     if len(applied) > MAX_DATA_CHARS:
         first, last = result.applied_versions[0], result.applied_versions[-1]
         applied = f"{first}..{last} ({len(result.applied_versions)} migrations)"
     return {
-        "PhysicalResourceId": physical_id,
-        "Data": {
-            "Version": _show(result.end_version),
-            "Applied": applied,
-            "Message": one_line(result.message, MAX_DATA_CHARS),
-            "Access": one_line(access, MAX_DATA_CHARS),
-        },
+        "Version": _show(result.end_version),
+        "Applied": applied,
+        "Message": one_line(result.message, MAX_DATA_CHARS),
+        "Access": one_line(access, MAX_DATA_CHARS),
     }
 
 

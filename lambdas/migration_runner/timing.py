@@ -48,6 +48,7 @@ class Slice:
     ends: float
     gives_up_at: float
     query_interval_seconds: int
+    total_timeout_seconds: int
     now: Callable[[], float]
     started: float
     """When this invocation began (``now`` clock)."""
@@ -65,7 +66,14 @@ class Slice:
             at + lambda_left - INVOCATION_MARGIN_SECONDS,
             gives_up_at,
         )
-        return cls(ends, gives_up_at, timing.query_interval_seconds, now, at)
+        return cls(
+            ends,
+            gives_up_at,
+            timing.query_interval_seconds,
+            timing.total_timeout_seconds,
+            now,
+            at,
+        )
 
     def elapsed(self) -> float:
         return self.now() - self.started
