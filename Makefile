@@ -13,7 +13,7 @@ export PATH := $(BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 CDK := $(BIN)/cdk
 MIGRATIONS ?= migrations
 
-.PHONY: help install synth test lint diff deploy snapshot-update bench clean \
+.PHONY: help install synth test lint diff guard deploy snapshot-update bench clean \
         migrate-create migrate-up migrate-down migrate-version migrate-plan squawk \
         access-plan access-apply go-tools backup db-dump db-restore local local-down local-reset
 
@@ -62,8 +62,21 @@ squawk: install ## Lint the migrations with squawk (PostgreSQL migration linter)
 diff: install ## Show what a deploy would change: make diff ENV=dev
 	@$(CDK) diff -c env=$(ENV) DatabaseStack-$(ENV)
 
-deploy: install ## Deploy one environment: make deploy ENV=dev
-	@$(CDK) deploy -c env=$(ENV) DatabaseStack-$(ENV) --require-approval broadening
+# The guard: ENV's new template against the deployed stack (or BASELINE=template-or-cdk.out).
+# ALLOW="LogicalId:rule ..." accepts findings on purpose; GUARD=0 skips it in `make deploy`.
+GUARD ?= 1
+GUARD_ARGS = $(foreach allowed,$(ALLOW),--allow $(allowed))
+DEPLOY_OUT := cdk.out.deploy/$(ENV)
+
+guard: install ## Refuse a change that replaces/drops/unprotects a stateful resource: make guard ENV=prod
+	@$(PY) -m ops guard --env $(ENV) $(if $(BASELINE),--baseline $(BASELINE)) $(GUARD_ARGS)
+
+deploy: install ## Guard, then deploy what was guarded: make deploy ENV=dev [ALLOW=...] [GUARD=0]
+	@rm -rf $(DEPLOY_OUT)
+	@$(CDK) synth -c env=$(ENV) --quiet -o $(DEPLOY_OUT) DatabaseStack-$(ENV)
+	@if [ "$(GUARD)" = 0 ]; then echo "guard skipped (GUARD=0): deploying without the check" >&2; \
+	else $(PY) -m ops guard --env $(ENV) --cdk-out $(DEPLOY_OUT) --new-stack-ok $(GUARD_ARGS); fi
+	@$(CDK) deploy --app $(DEPLOY_OUT) DatabaseStack-$(ENV) --require-approval broadening
 
 snapshot-update: install ## Re-record the template snapshots after an intended change
 	@$(PY) -m pytest tests/stack/test_snapshots.py --snapshot-update
@@ -121,7 +134,7 @@ db-restore: ## Local PostgreSQL: restore DUMP as the owner in one transaction (a
 	@echo "restored $(DUMP)"
 
 clean: ## Remove build output (keeps the venv and node_modules)
-	@rm -rf cdk.out .mypy_cache .ruff_cache
+	@rm -rf cdk.out cdk.out.deploy .mypy_cache .ruff_cache
 
 local: install ## Local data layer: PostgreSQL (migrated) + DynamoDB (moto) from the stack; writes .env
 	@$(PY) -m devtools.local up

@@ -1,5 +1,5 @@
 """The ``python -m ops`` parser: one subcommand group per concern (migrate, backup, restore,
-access, status).
+access, status, guard).
 
 Each group module exposes ``register(subparsers)``, which adds its parser and
 sets ``handler`` to a function from the parsed arguments to an exit code, so
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ops import access, backup, exit_codes, migrate, restore, status
+from ops import access, backup, exit_codes, guard, migrate, restore, status
 
 if TYPE_CHECKING:
     from ops.command import Connect  # imports botocore
@@ -26,6 +26,7 @@ GROUPS = {
     "restore": restore.register,
     "access": access.register,
     "status": status.register,
+    "guard": guard.register,
 }
 
 

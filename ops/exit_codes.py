@@ -19,6 +19,9 @@ UNHEALTHY = 7
 LOCKED = 8
 """``migrate``: another migration run (golang-migrate's ``migrate``, or this engine) held the
 migration lock for longer than ``--lock-wait``."""
+BLOCKED = 9
+"""``guard``: the deploy would replace, remove or unprotect a stateful resource (a finding not
+accepted with ``--allow``)."""
 INTERRUPTED = 130
 
 HELP = """\
@@ -34,5 +37,7 @@ exit codes:
   7    status: not healthy (an alarm in ALARM, a dirty schema, a backup too old, ...)
   8    migrate: another migration run (golang-migrate's `migrate`, or this one) held the
        migration lock past --lock-wait; nothing was applied while waiting
+  9    guard: the deploy would replace, remove or unprotect a stateful resource
+       (a blocking finding not accepted with --allow); nothing was deployed
   130  interrupted (Ctrl-C)
 """

@@ -1,0 +1,371 @@
+"""The guard's rules: each reads the two templates and returns its findings.
+
+Blocking: a stateful resource removed or replaced, more than one GSI created or
+deleted on a table in one update (CloudFormation refuses the update halfway), a GSI
+whose key schema changes (it is dropped and rebuilt), deletion protection or
+point-in-time recovery switched off, a Retain/Snapshot policy weakened, an Aurora
+major engine version change. Warnings: a replacement the schema calls
+conditional, capacity reduced, the PITR period or a backup retention shortened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from deployguard.model import Finding, Severity
+from deployguard.replacement import TABLE_TYPES, Replacement, shown
+from deployguard.template import POLICY_STRENGTH, Resource, Template, value_at
+
+BLOCK, WARN = Severity.BLOCK, Severity.WARN
+DEFAULT_PITR_DAYS = 35
+DEFAULT_CLUSTER_RETENTION_DAYS = 1
+
+
+@dataclass(frozen=True)
+class Context:
+    old: Template
+    new: Template
+    replaced: Mapping[str, Replacement]
+    maybe_replaced: Mapping[str, Replacement]
+
+    def pairs(self, *types: str) -> Iterator[tuple[Resource, Resource]]:
+        """(before, after) of each resource of ``types`` in both templates, not replaced."""
+        for after in self.new:
+            if after.logical_id in self.old and after.logical_id not in self.replaced:
+                before = self.old[after.logical_id]
+                if not types or after.type in types:
+                    yield before, after
+
+
+def _finding(rule: str, severity: Severity, resource: Resource, prop: str, detail: str) -> Finding:
+    return Finding(rule, severity, resource.logical_id, resource.type, prop, detail, resource.path)
+
+
+def removed(ctx: Context) -> list[Finding]:
+    return [
+        _finding(
+            "removed",
+            BLOCK,
+            before,
+            "(resource)",
+            f"stateful, gone from the new template: CloudFormation "
+            f"{_fate(before.deletion_policy)} it, and anything that used it loses it",
+        )
+        for before in ctx.old
+        if before.stateful and before.logical_id not in ctx.new
+    ]
+
+
+def _fate(policy: str) -> str:
+    return {"Delete": "deletes", "Snapshot": "snapshots, then deletes"}.get(policy, "orphans")
+
+
+def _fate_of_old(policy: str) -> str:
+    """What becomes of the old resource when CloudFormation replaces it, by UpdateReplacePolicy."""
+    return {
+        "Delete": "the old one is deleted",
+        "Snapshot": "the old one is snapshotted and deleted",
+    }.get(policy, f"the old one is left outside the stack ({policy}), with the data")
+
+
+def replaced(ctx: Context) -> list[Finding]:
+    found = []
+    for logical_id, why in ctx.replaced.items():
+        before = ctx.old[logical_id]
+        if before.stateful:
+            detail = (
+                f"{why.detail}: CloudFormation can apply this only by replacement: the "
+                f"application gets a new, empty resource and "
+                f"{_fate_of_old(before.update_replace_policy)}"
+            )
+            found.append(_finding("replaced", BLOCK, ctx.new[logical_id], why.property, detail))
+    return found
+
+
+def maybe_replaced(ctx: Context) -> list[Finding]:
+    return [
+        _finding(
+            "may-replace",
+            WARN,
+            ctx.new[logical_id],
+            why.property,
+            f"{why.detail}: the schema says this change may replace the resource; check `cdk diff`",
+        )
+        for logical_id, why in ctx.maybe_replaced.items()
+        if ctx.old[logical_id].stateful
+    ]
+
+
+def _index_keys(resource: Resource) -> dict[str, object]:
+    return {
+        str(index.get("IndexName")): index.get("KeySchema")
+        for index in resource.properties.get("GlobalSecondaryIndexes") or ()
+        if isinstance(index, Mapping)
+    }
+
+
+def gsi_changes(ctx: Context) -> list[Finding]:
+    found = []
+    for before, after in ctx.pairs(*TABLE_TYPES):
+        old, new = _index_keys(before), _index_keys(after)
+        created, deleted = sorted(new.keys() - old.keys()), sorted(old.keys() - new.keys())
+        rebuilt = sorted(n for n in old.keys() & new.keys() if old[n] != new[n])
+        for name in rebuilt:
+            detail = (
+                f"index {name}: key schema {shown([old[name]])} -> {shown([new[name]])}: "
+                "DynamoDB cannot change it in place; the index is deleted and built again, "
+                "and queries on it fail meanwhile. Give the new index a new name"
+            )
+            found.append(_finding("gsi-recreated", BLOCK, after, "GlobalSecondaryIndexes", detail))
+        if len(created) + len(deleted) + 2 * len(rebuilt) > 1:
+            parts = [f"creates {', '.join(created)}"] if created else []
+            parts += [f"deletes {', '.join(deleted)}"] if deleted else []
+            parts += [f"rebuilds {', '.join(rebuilt)}"] if rebuilt else []
+            detail = (
+                f"{'; '.join(parts)}: CloudFormation accepts one GSI creation or deletion per "
+                "table update and fails the rest; deploy them one at a time"
+            )
+            found.append(_finding("gsi-per-update", BLOCK, after, "GlobalSecondaryIndexes", detail))
+    return found
+
+
+def _replica_values(resource: Resource, path: str) -> list[object]:
+    """A per-replica setting of a GlobalTable (every replica), or a Table's own."""
+    if resource.type == "AWS::DynamoDB::GlobalTable":
+        return value_at(resource.properties, f"Replicas/*/{path}")
+    return value_at(resource.properties, path)
+
+
+_PROTECTION = {
+    "AWS::RDS::DBCluster": "DeletionProtection",
+    "AWS::RDS::DBInstance": "DeletionProtection",
+    "AWS::DynamoDB::Table": "DeletionProtectionEnabled",
+    "AWS::DynamoDB::GlobalTable": "DeletionProtectionEnabled",
+}
+
+
+def deletion_protection(ctx: Context) -> list[Finding]:
+    found = []
+    for before, after in ctx.pairs(*_PROTECTION):
+        prop = _PROTECTION[after.type]
+        was, now = _replica_values(before, prop), _replica_values(after, prop)
+        if _on(was) and not _on(now) and before.stateful:
+            detail = (
+                f"{shown(was)} -> {shown(now)}: a delete of the stack or the resource goes through"
+            )
+            found.append(_finding("deletion-protection-off", BLOCK, after, prop, detail))
+    return found
+
+
+def _on(values: list[object]) -> bool:
+    return bool(values) and all(v is True or v == "true" for v in values)
+
+
+def policies(ctx: Context) -> list[Finding]:
+    found = []
+    for before, after in ctx.pairs():
+        if not before.stateful:
+            continue
+        for prop, was, now in (
+            ("DeletionPolicy", before.deletion_policy, after.deletion_policy),
+            ("UpdateReplacePolicy", before.update_replace_policy, after.update_replace_policy),
+        ):
+            if POLICY_STRENGTH.get(now, 0) < POLICY_STRENGTH.get(was, 0):
+                detail = f"{was} -> {now}: CloudFormation would then {_fate(now)} it"
+                found.append(_finding("removal-policy-weakened", BLOCK, after, prop, detail))
+    return found
+
+
+def engine_major_version(ctx: Context) -> list[Finding]:
+    found = []
+    for before, after in ctx.pairs("AWS::RDS::DBCluster", "AWS::RDS::DBInstance"):
+        was = before.properties.get("EngineVersion")
+        now = after.properties.get("EngineVersion")
+        if isinstance(was, str) and isinstance(now, str) and _major(was) != _major(now):
+            detail = (
+                f"{was} -> {now}: a major upgrade rewrites the catalog, takes the cluster "
+                "offline and cannot be rolled back; run it as a planned change"
+            )
+            found.append(_finding("engine-major-version", BLOCK, after, "EngineVersion", detail))
+    return found
+
+
+def _major(version: str) -> str:
+    return version.split(".", 1)[0]
+
+
+def pitr(ctx: Context) -> list[Finding]:
+    found = []
+    for before, after in ctx.pairs(*TABLE_TYPES):
+        spec = "PointInTimeRecoverySpecification"
+        was = _replica_values(before, f"{spec}/PointInTimeRecoveryEnabled")
+        now = _replica_values(after, f"{spec}/PointInTimeRecoveryEnabled")
+        if _on(was) and not _on(now):
+            detail = f"{shown(was)} -> {shown(now)}: DynamoDB discards the restore window"
+            found.append(_finding("pitr-disabled", BLOCK, after, spec, detail))
+            continue
+        days = f"{spec}/RecoveryPeriodInDays"
+        found += _lowered(
+            after,
+            "pitr-shortened",
+            spec,
+            was=_days(_replica_values(before, days), _on(was)),
+            now=_days(_replica_values(after, days), _on(now)),
+            unit="days of point-in-time recovery",
+        )
+    return found
+
+
+def _days(values: list[object], enabled: bool) -> float | None:
+    numbers = [v for v in values if isinstance(v, int | float)]
+    if numbers:
+        return min(numbers)
+    return DEFAULT_PITR_DAYS if enabled else None
+
+
+def _lowered(
+    after: Resource,
+    rule: str,
+    prop: str,
+    *,
+    was: float | None,
+    now: float | None,
+    unit: str,
+) -> list[Finding]:
+    """A warning when a number went down (either side unknown: nothing to compare)."""
+    if was is None or now is None or now >= was:
+        return []
+    return [_finding(rule, WARN, after, prop, f"{_number(was)} -> {_number(now)} {unit}")]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _numeric(value: object) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+_CAPACITY = {
+    "AWS::RDS::DBCluster": (
+        ("ServerlessV2ScalingConfiguration/MinCapacity", "ACU minimum"),
+        ("ServerlessV2ScalingConfiguration/MaxCapacity", "ACU maximum"),
+    ),
+    "AWS::DynamoDB::Table": (
+        ("ProvisionedThroughput/ReadCapacityUnits", "read capacity units"),
+        ("ProvisionedThroughput/WriteCapacityUnits", "write capacity units"),
+        ("OnDemandThroughput/MaxReadRequestUnits", "on-demand maximum read units"),
+        ("OnDemandThroughput/MaxWriteRequestUnits", "on-demand maximum write units"),
+    ),
+    "AWS::DynamoDB::GlobalTable": (
+        ("WriteOnDemandThroughputSettings/MaxWriteRequestUnits", "on-demand maximum write units"),
+        ("Replicas/*/ReadOnDemandThroughputSettings/MaxReadRequestUnits",
+         "on-demand maximum read units"),
+        ("WriteProvisionedThroughputSettings/WriteCapacityAutoScalingSettings/MaxCapacity",
+         "maximum write capacity"),
+    ),
+}  # fmt: skip
+
+
+def capacity(ctx: Context) -> list[Finding]:
+    found = []
+    for before, after in ctx.pairs(*_CAPACITY):
+        for path, unit in _CAPACITY[after.type]:
+            found += _lowered(
+                after,
+                "capacity-reduced",
+                path,
+                was=_smallest(value_at(before.properties, path)),
+                now=_smallest(value_at(after.properties, path)),
+                unit=unit,
+            )
+    return found
+
+
+def _smallest(values: list[object]) -> float | None:
+    numbers = [n for v in values if (n := _numeric(v)) is not None]
+    return min(numbers) if numbers else None
+
+
+def backup_retention(ctx: Context) -> list[Finding]:
+    found = []
+    for before, after in ctx.pairs("AWS::RDS::DBCluster"):
+        found += _lowered(
+            after,
+            "backup-retention-shortened",
+            "BackupRetentionPeriod",
+            was=_retention(before),
+            now=_retention(after),
+            unit="days of automated backups",
+        )
+    for before, after in ctx.pairs("AWS::Backup::BackupPlan"):
+        was, now = _plan_retentions(before), _plan_retentions(after)
+        for rule in sorted(was.keys() & now.keys()):
+            found += _lowered(
+                after,
+                "backup-retention-shortened",
+                f"BackupPlan/BackupPlanRule[{rule}]/Lifecycle/DeleteAfterDays",
+                was=was[rule],
+                now=now[rule],
+                unit="days kept",
+            )
+    return found
+
+
+def _retention(cluster: Resource) -> float | None:
+    return _numeric(cluster.properties.get("BackupRetentionPeriod", DEFAULT_CLUSTER_RETENTION_DAYS))
+
+
+def _plan_retentions(resource: Resource) -> dict[str, float]:
+    """DeleteAfterDays of each rule of a backup plan, by rule name."""
+    found = {}
+    for rules in value_at(resource.properties, "BackupPlan/BackupPlanRule"):
+        for rule in rules if isinstance(rules, list) else ():
+            days = _smallest(value_at(rule, "Lifecycle/DeleteAfterDays"))
+            if isinstance(rule, Mapping) and days is not None:
+                found[str(rule.get("RuleName"))] = days
+    return found
+
+
+def cluster_network(ctx: Context) -> list[Finding]:
+    """An Aurora cluster cannot move to another VPC in place: its subnet group moving to
+    subnets that share none with today's means a new VPC (the schemas cannot see it)."""
+    found = []
+    for before, after in ctx.pairs("AWS::RDS::DBCluster"):
+        group = after.properties.get("DBSubnetGroupName")
+        name = group.get("Ref") if isinstance(group, Mapping) else None
+        if not before.stateful or not isinstance(name, str) or name not in ctx.old:
+            continue
+        if name not in ctx.new:
+            continue
+        was = value_at(ctx.old[name].properties, "SubnetIds")
+        now = value_at(ctx.new[name].properties, "SubnetIds")
+        old_ids, new_ids = _items(was), _items(now)
+        if old_ids and new_ids and not any(i in old_ids for i in new_ids):
+            detail = (
+                f"subnet group {name}: {shown(was)} -> {shown(now)}, no subnet in common: "
+                "an Aurora cluster cannot move to another VPC in place"
+            )
+            found.append(_finding("vpc-changed", BLOCK, after, "DBSubnetGroupName", detail))
+    return found
+
+
+def _items(values: list[object]) -> list[object]:
+    return [item for value in values if isinstance(value, list) for item in value]
+
+
+RULES: tuple[Callable[[Context], list[Finding]], ...] = (
+    removed,
+    replaced,
+    cluster_network,
+    maybe_replaced,
+    gsi_changes,
+    deletion_protection,
+    policies,
+    engine_major_version,
+    pitr,
+    capacity,
+    backup_retention,
+)
+"""Every rule, in the order the report lists their findings."""
