@@ -49,8 +49,7 @@ def removed(ctx: Context) -> list[Finding]:
             BLOCK,
             before,
             "(resource)",
-            f"stateful, gone from the new template: CloudFormation "
-            f"{_fate(before.deletion_policy)} it, and anything that used it loses it",
+            f"stateful, gone from the new template: CloudFormation {_fate(before.deletion_policy)}",
         )
         for before in ctx.old
         if before.stateful and before.logical_id not in ctx.new
@@ -58,7 +57,11 @@ def removed(ctx: Context) -> list[Finding]:
 
 
 def _fate(policy: str) -> str:
-    return {"Delete": "deletes", "Snapshot": "snapshots, then deletes"}.get(policy, "orphans")
+    """What CloudFormation does with a resource it removes, by DeletionPolicy."""
+    return {
+        "Delete": "deletes it, with its data",
+        "Snapshot": "snapshots it, then deletes it",
+    }.get(policy, f"orphans it ({policy}): it stays, outside the stack, and nothing uses it")
 
 
 def _fate_of_old(policy: str) -> str:
@@ -172,7 +175,7 @@ def policies(ctx: Context) -> list[Finding]:
             ("UpdateReplacePolicy", before.update_replace_policy, after.update_replace_policy),
         ):
             if POLICY_STRENGTH.get(now, 0) < POLICY_STRENGTH.get(was, 0):
-                detail = f"{was} -> {now}: CloudFormation would then {_fate(now)} it"
+                detail = f"{was} -> {now}: removed or replaced, CloudFormation then {_fate(now)}"
                 found.append(_finding("removal-policy-weakened", BLOCK, after, prop, detail))
     return found
 
