@@ -64,19 +64,23 @@ diff: install ## Show what a deploy would change: make diff ENV=dev
 
 # The guard: ENV's new template against the deployed stack (or BASELINE=template-or-cdk.out).
 # ALLOW="LogicalId:rule ..." accepts findings on purpose; GUARD=0 skips it in `make deploy`.
-GUARD ?= 1
-GUARD_ARGS = $(foreach allowed,$(ALLOW),--allow $(allowed))
+# Both count only on the make command line: an exported GUARD=0 or ALLOW left in a shell must
+# not switch the guard off for every later deploy.
+GUARD_OFF = $(and $(filter command line,$(origin GUARD)),$(filter 0,$(GUARD)))
+GUARD_ARGS = $(if $(filter command line,$(origin ALLOW)),$(foreach allowed,$(ALLOW),--allow $(allowed)))
 DEPLOY_OUT := cdk.out.deploy/$(ENV)
+GUARD_SKIPPED = echo "guard skipped (GUARD=0): deploying without the check" >&2
 
 guard: install ## Refuse a change that replaces/drops/unprotects a stateful resource: make guard ENV=prod
-	@$(PY) -m ops guard --env $(ENV) $(if $(BASELINE),--baseline $(BASELINE)) $(GUARD_ARGS)
+	@$(PY) -m ops guard --env $(ENV) $(if $(BASELINE),--baseline "$(BASELINE)") $(GUARD_ARGS)
 
+# One shell line: the deploy runs only after the guard passed, even under `make -i`.
 deploy: install ## Guard, then deploy what was guarded: make deploy ENV=dev [ALLOW=...] [GUARD=0]
 	@rm -rf $(DEPLOY_OUT)
 	@$(CDK) synth -c env=$(ENV) --quiet -o $(DEPLOY_OUT) DatabaseStack-$(ENV)
-	@if [ "$(GUARD)" = 0 ]; then echo "guard skipped (GUARD=0): deploying without the check" >&2; \
-	else $(PY) -m ops guard --env $(ENV) --cdk-out $(DEPLOY_OUT) --new-stack-ok $(GUARD_ARGS); fi
-	@$(CDK) deploy --app $(DEPLOY_OUT) DatabaseStack-$(ENV) --require-approval broadening
+	@$(if $(GUARD_OFF),$(GUARD_SKIPPED),$(PY) -m ops guard --env $(ENV) --cdk-out $(DEPLOY_OUT) \
+	    --new-stack-ok $(GUARD_ARGS)) \
+	  && $(CDK) deploy --app $(DEPLOY_OUT) DatabaseStack-$(ENV) --require-approval broadening
 
 snapshot-update: install ## Re-record the template snapshots after an intended change
 	@$(PY) -m pytest tests/stack/test_snapshots.py --snapshot-update

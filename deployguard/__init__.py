@@ -15,5 +15,16 @@ as plain dictionaries:
 
 from deployguard.check import check
 from deployguard.model import Allowance, Change, Finding, Report, Severity
+from deployguard.schemas import SchemaError
+from deployguard.template import TemplateError
 
-__all__ = ["Allowance", "Change", "Finding", "Report", "Severity", "check"]
+__all__ = [
+    "Allowance",
+    "Change",
+    "Finding",
+    "Report",
+    "SchemaError",
+    "Severity",
+    "TemplateError",
+    "check",
+]

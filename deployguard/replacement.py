@@ -6,11 +6,14 @@ replaced: a new key has a new ARN, so a cluster whose ``KmsKeyId`` names the key
 is replaced with it although its template text did not change. That is followed
 to a fixed point.
 
-Special cases the schemas do not express (they list these as conditional):
-a table's ``KeySchema``, and a key attribute's type in ``AttributeDefinitions``,
-replace a DynamoDB table; a cluster's or instance's ``Engine`` replaces it.
-A GSI's key schema is a separate rule (`deployguard.rules.gsi_changes`): it
-recreates the index, not the table.
+Values are compared as CloudFormation reads them (`deployguard.template.canonical`).
+
+Special cases the schemas do not express (they list these as conditional, or not at
+all), which AWS documents as replacement: a table's ``KeySchema`` and
+``LocalSecondaryIndexes``, and a key attribute's type in ``AttributeDefinitions``;
+a cluster's ``Engine``, ``MasterUsername`` and ``AvailabilityZones``; an instance's
+``Engine``. A GSI's key schema is a separate rule (`deployguard.rules.gsi_changes`):
+it recreates the index, not the table.
 """
 
 from __future__ import annotations
@@ -19,10 +22,17 @@ import json
 from dataclasses import dataclass
 
 from deployguard.schemas import ReplacementRules, rules_for
-from deployguard.template import Resource, Template, references, value_at
+from deployguard.template import Resource, Template, as_list, canonical, references, value_at
 
 TABLE_TYPES = frozenset({"AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"})
-ENGINE_TYPES = frozenset({"AWS::RDS::DBCluster", "AWS::RDS::DBInstance"})
+_TABLE_SPECIAL = ("KeySchema", "LocalSecondaryIndexes")
+SPECIAL_CREATE_ONLY = {
+    "AWS::DynamoDB::Table": _TABLE_SPECIAL,
+    "AWS::DynamoDB::GlobalTable": _TABLE_SPECIAL,
+    "AWS::RDS::DBCluster": ("Engine", "MasterUsername", "AvailabilityZones"),
+    "AWS::RDS::DBInstance": ("Engine",),
+}
+"""Replacing properties the schemas list as conditional or not at all (see the module doc)."""
 
 
 @dataclass(frozen=True)
@@ -44,31 +54,34 @@ def shown(values: list[object]) -> str:
 
 def _changed(before: Resource, after: Resource, path: str) -> Replacement | None:
     old, new = value_at(before.properties, path), value_at(after.properties, path)
-    if old == new:
+    if canonical(old) == canonical(new):
         return None
     return Replacement(after.logical_id, path, f"{shown(old)} -> {shown(new)}")
 
 
 def _key_attribute_types(resource: Resource) -> dict[str, object]:
-    keys = {str(k.get("AttributeName")) for k in resource.properties.get("KeySchema") or () if k}
+    keys = {
+        str(k.get("AttributeName"))
+        for k in as_list(resource.properties.get("KeySchema"))
+        if isinstance(k, dict)
+    }
     return {
         str(a.get("AttributeName")): a.get("AttributeType")
-        for a in resource.properties.get("AttributeDefinitions") or ()
+        for a in as_list(resource.properties.get("AttributeDefinitions"))
         if isinstance(a, dict) and str(a.get("AttributeName")) in keys
     }
 
 
+def _create_only(resource_type: str, rules: ReplacementRules) -> tuple[str, ...]:
+    return (*rules.create_only, *SPECIAL_CREATE_ONLY.get(resource_type, ()))
+
+
 def _special(before: Resource, after: Resource) -> Replacement | None:
     if after.type in TABLE_TYPES:
-        found = _changed(before, after, "KeySchema")
-        if found is not None:
-            return found
         old, new = _key_attribute_types(before), _key_attribute_types(after)
-        if old != new:
+        if canonical(old) != canonical(new):
             detail = f"key attribute types {shown([old])} -> {shown([new])}"
             return Replacement(after.logical_id, "AttributeDefinitions", detail)
-    if after.type in ENGINE_TYPES:
-        return _changed(before, after, "Engine")
     return None
 
 
@@ -78,7 +91,7 @@ def _direct(
     """(certain replacement, conditional one) from this resource's own properties."""
     if before.type != after.type:
         return Replacement(after.logical_id, "Type", f"{before.type} -> {after.type}"), None
-    for path in rules.create_only:
+    for path in _create_only(after.type, rules):
         found = _changed(before, after, path)
         if found is not None:
             return found, None
@@ -122,7 +135,7 @@ def replacements(
 def _through_reference(
     after: Resource, rules: ReplacementRules, replaced: dict[str, Replacement]
 ) -> Replacement | None:
-    for path in rules.create_only:
+    for path in _create_only(after.type, rules):
         named = sorted(references(value_at(after.properties, path)) & replaced.keys())
         if named:
             detail = f"names {named[0]}, which is replaced ({replaced[named[0]].property})"

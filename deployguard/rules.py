@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 from deployguard.model import Finding, Severity
 from deployguard.replacement import TABLE_TYPES, Replacement, shown
-from deployguard.template import POLICY_STRENGTH, Resource, Template, value_at
+from deployguard.template import (
+    POLICY_STRENGTH,
+    Resource,
+    Template,
+    as_list,
+    canonical,
+    references,
+    value_at,
+)
 
 BLOCK, WARN = Severity.BLOCK, Severity.WARN
 DEFAULT_PITR_DAYS = 35
@@ -102,8 +110,8 @@ def maybe_replaced(ctx: Context) -> list[Finding]:
 
 def _index_keys(resource: Resource) -> dict[str, object]:
     return {
-        str(index.get("IndexName")): index.get("KeySchema")
-        for index in resource.properties.get("GlobalSecondaryIndexes") or ()
+        str(index.get("IndexName")): canonical(index.get("KeySchema"))
+        for index in as_list(resource.properties.get("GlobalSecondaryIndexes"))
         if isinstance(index, Mapping)
     }
 
@@ -133,11 +141,29 @@ def gsi_changes(ctx: Context) -> list[Finding]:
     return found
 
 
-def _replica_values(resource: Resource, path: str) -> list[object]:
-    """A per-replica setting of a GlobalTable (every replica), or a Table's own."""
-    if resource.type == "AWS::DynamoDB::GlobalTable":
-        return value_at(resource.properties, f"Replicas/*/{path}")
-    return value_at(resource.properties, path)
+def _by_replica(resource: Resource, path: str) -> dict[str, list[object]]:
+    """A per-replica setting of a GlobalTable, by replica region; a Table's own under ""."""
+    if resource.type != "AWS::DynamoDB::GlobalTable":
+        return {"": value_at(resource.properties, path)}
+    return {
+        str(canonical(replica.get("Region"))): value_at(replica, path)
+        for replica in as_list(resource.properties.get("Replicas"))
+        if isinstance(replica, Mapping)
+    }
+
+
+def _switched_off(before: Resource, after: Resource, path: str) -> list[tuple[str, str]]:
+    """(where, "was -> now") for each replica (or the table) where ``path`` was on, now is not."""
+    was, now = _by_replica(before, path), _by_replica(after, path)
+    return [
+        (region, f"{shown(was[region])} -> {shown(now[region])}")
+        for region in sorted(was.keys() & now.keys())
+        if _on(was[region]) and not _on(now[region])
+    ]
+
+
+def _where(region: str) -> str:
+    return f"replica {region}: " if region else ""
 
 
 _PROTECTION = {
@@ -152,17 +178,14 @@ def deletion_protection(ctx: Context) -> list[Finding]:
     found = []
     for before, after in ctx.pairs(*_PROTECTION):
         prop = _PROTECTION[after.type]
-        was, now = _replica_values(before, prop), _replica_values(after, prop)
-        if _on(was) and not _on(now) and before.stateful:
-            detail = (
-                f"{shown(was)} -> {shown(now)}: a delete of the stack or the resource goes through"
-            )
+        for region, change in _switched_off(before, after, prop) if before.stateful else ():
+            detail = f"{_where(region)}{change}: a delete of the stack or the resource goes through"
             found.append(_finding("deletion-protection-off", BLOCK, after, prop, detail))
     return found
 
 
 def _on(values: list[object]) -> bool:
-    return bool(values) and all(v is True or v == "true" for v in values)
+    return bool(values) and all(canonical(v) == "true" for v in values)
 
 
 def policies(ctx: Context) -> list[Finding]:
@@ -195,36 +218,44 @@ def engine_major_version(ctx: Context) -> list[Finding]:
 
 
 def _major(version: str) -> str:
-    return version.split(".", 1)[0]
+    """``17.9`` -> ``17``; before PostgreSQL 10 and in Aurora MySQL 5.x the major version is
+    two numbers (``9.6``, ``5.7.mysql_aurora.2.11.2`` -> ``5.7``)."""
+    parts = version.split(".")
+    return ".".join(parts[:2]) if parts[0] in {"5", "9"} else parts[0]
 
 
 def pitr(ctx: Context) -> list[Finding]:
+    spec = "PointInTimeRecoverySpecification"
+    enabled, period = f"{spec}/PointInTimeRecoveryEnabled", f"{spec}/RecoveryPeriodInDays"
     found = []
     for before, after in ctx.pairs(*TABLE_TYPES):
-        spec = "PointInTimeRecoverySpecification"
-        was = _replica_values(before, f"{spec}/PointInTimeRecoveryEnabled")
-        now = _replica_values(after, f"{spec}/PointInTimeRecoveryEnabled")
-        if _on(was) and not _on(now):
-            detail = f"{shown(was)} -> {shown(now)}: DynamoDB discards the restore window"
+        off = _switched_off(before, after, enabled)
+        for region, change in off:
+            detail = f"{_where(region)}{change}: DynamoDB discards the restore window"
             found.append(_finding("pitr-disabled", BLOCK, after, spec, detail))
+        if off:
             continue
-        days = f"{spec}/RecoveryPeriodInDays"
-        found += _lowered(
-            after,
-            "pitr-shortened",
-            spec,
-            was=_days(_replica_values(before, days), _on(was)),
-            now=_days(_replica_values(after, days), _on(now)),
-            unit="days of point-in-time recovery",
-        )
+        was, now = _pitr_days(before, enabled, period), _pitr_days(after, enabled, period)
+        for region in sorted(was.keys() & now.keys()):
+            found += _lowered(
+                after,
+                "pitr-shortened",
+                spec,
+                was=was[region],
+                now=now[region],
+                unit=f"days of point-in-time recovery{' in ' + region if region else ''}",
+            )
     return found
 
 
-def _days(values: list[object], enabled: bool) -> float | None:
-    numbers = [v for v in values if isinstance(v, int | float)]
-    if numbers:
-        return min(numbers)
-    return DEFAULT_PITR_DAYS if enabled else None
+def _pitr_days(resource: Resource, enabled: str, period: str) -> dict[str, float | None]:
+    """The recovery period of each replica with PITR on (35 days unless stated)."""
+    on = _by_replica(resource, enabled)
+    return {
+        region: _smallest(days) or DEFAULT_PITR_DAYS if _on(on[region]) else None
+        for region, days in _by_replica(resource, period).items()
+        if region in on
+    }
 
 
 def _lowered(
@@ -247,7 +278,15 @@ def _number(value: float) -> str:
 
 
 def _numeric(value: object) -> float | None:
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A number, or a string CloudFormation reads as one ("14"); anything else is None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 _CAPACITY = {
@@ -308,7 +347,7 @@ def backup_retention(ctx: Context) -> list[Finding]:
             found += _lowered(
                 after,
                 "backup-retention-shortened",
-                f"BackupPlan/BackupPlanRule[{rule}]/Lifecycle/DeleteAfterDays",
+                f"BackupPlan/BackupPlanRule[{rule.replace(' ', '_')}]/Lifecycle/DeleteAfterDays",
                 was=was[rule],
                 now=now[rule],
                 unit="days kept",
@@ -332,25 +371,45 @@ def _plan_retentions(resource: Resource) -> dict[str, float]:
 
 
 def cluster_network(ctx: Context) -> list[Finding]:
-    """An Aurora cluster cannot move to another VPC in place: its subnet group moving to
-    subnets that share none with today's means a new VPC (the schemas cannot see it)."""
+    """An Aurora cluster cannot move to another VPC in place: its subnet group keeping none of
+    today's subnets (other IDs, or the same Refs to subnets that are replaced) means a new VPC."""
     found = []
     for before, after in ctx.pairs("AWS::RDS::DBCluster"):
         group = after.properties.get("DBSubnetGroupName")
         name = group.get("Ref") if isinstance(group, Mapping) else None
-        if not before.stateful or not isinstance(name, str) or name not in ctx.old:
+        if not before.stateful or not isinstance(name, str):
             continue
-        if name not in ctx.new:
+        if name not in ctx.old or name not in ctx.new or name in ctx.replaced:
             continue
         was = value_at(ctx.old[name].properties, "SubnetIds")
         now = value_at(ctx.new[name].properties, "SubnetIds")
-        old_ids, new_ids = _items(was), _items(now)
-        if old_ids and new_ids and not any(i in old_ids for i in new_ids):
+        old_ids = [canonical(i) for i in _items(was)]
+        kept = [
+            i
+            for i in _items(now)
+            if canonical(i) in old_ids and not references(i) & ctx.replaced.keys()
+        ]
+        if old_ids and _items(now) and not kept:
             detail = (
-                f"subnet group {name}: {shown(was)} -> {shown(now)}, no subnet in common: "
+                f"subnet group {name}: {shown(was)} -> {shown(now)}, no subnet kept: "
                 "an Aurora cluster cannot move to another VPC in place"
             )
             found.append(_finding("vpc-changed", BLOCK, after, "DBSubnetGroupName", detail))
+    return found
+
+
+def condition_changed(ctx: Context) -> list[Finding]:
+    """A Condition that is false makes CloudFormation delete the resource; the guard cannot
+    evaluate conditions, so a changed one on a stateful resource blocks."""
+    found = []
+    for before, after in ctx.pairs():
+        was, now = before.body.get("Condition"), after.body.get("Condition")
+        if before.stateful and canonical(was) != canonical(now):
+            detail = (
+                f"{shown([was] if was else [])} -> {shown([now] if now else [])}: if the "
+                f"condition is false, CloudFormation {_fate(before.deletion_policy)}"
+            )
+            found.append(_finding("condition-changed", BLOCK, after, "Condition", detail))
     return found
 
 
@@ -366,6 +425,7 @@ RULES: tuple[Callable[[Context], list[Finding]], ...] = (
     gsi_changes,
     deletion_protection,
     policies,
+    condition_changed,
     engine_major_version,
     pitr,
     capacity,

@@ -13,8 +13,13 @@ import json
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 DEFAULT_REGION = "us-east-1"
+
+
+class SchemaError(RuntimeError):
+    """cfn-lint's schemas cannot be read (not installed, or a file unreadable)."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,9 @@ class ReplacementRules:
 def schemas_dir() -> Path:
     spec = find_spec("cfnlint")
     if spec is None or spec.origin is None:
-        raise RuntimeError("cfn-lint is not installed: run `make install`")
+        raise SchemaError(
+            "cfn-lint, whose resource schemas the guard reads, is not installed: run `make install`"
+        )
     return Path(spec.origin).parent / "data" / "schemas"
 
 
@@ -39,8 +46,15 @@ def _providers(region: str) -> dict[str, str]:
     path = schemas_dir() / "providers" / f"{region}.json"
     if not path.is_file():
         path = schemas_dir() / "providers" / f"{DEFAULT_REGION}.json"
-    providers: dict[str, str] = json.loads(path.read_text())
+    providers: dict[str, str] = _read(path)
     return providers
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SchemaError(f"cannot read cfn-lint's schema {path}: {exc}") from exc
 
 
 @functools.cache
@@ -49,7 +63,7 @@ def rules_for(resource_type: str, region: str = DEFAULT_REGION) -> ReplacementRu
     name = _providers(region).get(resource_type)
     if name is None:
         return ReplacementRules(known=False)
-    schema = json.loads((schemas_dir() / "resources" / f"{name}.json").read_text())
+    schema = _read(schemas_dir() / "resources" / f"{name}.json")
     return ReplacementRules(
         create_only=_paths(schema.get("createOnlyProperties", ())),
         conditional=_paths(schema.get("conditionalCreateOnlyProperties", ())),

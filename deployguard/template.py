@@ -70,9 +70,12 @@ class Template:
                 raise TemplateError(f"{source}: resource {logical_id} has no Type")
             if body["Type"] in IGNORED_TYPES:
                 continue
-            properties = body.get("Properties") or {}
+            properties = body.get("Properties")
             self.resources[str(logical_id)] = Resource(
-                str(logical_id), body["Type"], properties, body
+                str(logical_id),
+                body["Type"],
+                properties if isinstance(properties, Mapping) else {},
+                body,
             )
 
     def __contains__(self, logical_id: str) -> bool:
@@ -130,3 +133,24 @@ def value_at(properties: Mapping[str, Any], path: str) -> list[object]:
                 next_values.append(value[part])
         values = next_values
     return values
+
+
+def as_list(value: object) -> list[Any]:
+    """A list property as a list; anything else (an Fn::If, a typo) as nothing to iterate."""
+    return value if isinstance(value, list) else []
+
+
+def canonical(value: object) -> object:
+    """``value`` as CloudFormation reads it: scalars as strings ("true" is true, "14" is 14),
+    and ``Fn::GetAtt: "A.B"`` as ``["A", "B"]``, so that spelling is not a change."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    if isinstance(value, Mapping):
+        if set(value) == {"Fn::GetAtt"} and isinstance(value["Fn::GetAtt"], str):
+            return {"Fn::GetAtt": value["Fn::GetAtt"].split(".", 1)}
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value

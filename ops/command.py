@@ -57,10 +57,20 @@ def find_deployment(aws: Aws, args: argparse.Namespace, also: Sequence[str] = ()
     return discover(aws, args.env, args.ssm_prefix or prefix, expected_region=region, also=also)
 
 
-def run(args: argparse.Namespace, body: Callable[[argparse.Namespace, Aws], Outcome]) -> int:
-    """Run ``body`` with clients for ``args`` and turn every failure into a line and a code."""
+def run(
+    args: argparse.Namespace,
+    body: Callable[[argparse.Namespace, Aws], Outcome],
+    *,
+    prepare: Callable[[argparse.Namespace], None] | None = None,
+) -> int:
+    """Run ``body`` with clients for ``args`` and turn every failure into a line and a code.
+
+    ``prepare`` may check or settle ``args`` before the clients are made (``guard`` pins
+    the region); its `OpsError` is reported like the body's."""
     command = args.group if args.command == args.group else f"{args.group} {args.command}"
     try:
+        if prepare is not None:
+            prepare(args)
         outcome = body(args, open_aws(args))
     except OpsError as exc:
         return _fail(args, command, exc, str(exc), exc.code)

@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from deployguard import Allowance, Report, check
+from deployguard import Allowance, Report, SchemaError, TemplateError, check
 from ops import command, exit_codes
 from ops.aws import Aws
 from ops.command import Outcome
@@ -25,7 +25,23 @@ SUMMARY_LINES = 25
 
 
 def run(args: argparse.Namespace) -> int:
-    return command.run(args, guard)
+    return command.run(args, guard, prepare=stack_region)
+
+
+def stack_region(args: argparse.Namespace) -> None:
+    """Read the stack where `cdk deploy` writes it: cdk.json's region for ENV, never the
+    shell's (AWS_REGION elsewhere would find no stack and pass a "first deploy").
+    An explicit --region that disagrees is refused."""
+    region = project_defaults(args.env)[0]
+    if region is None:
+        return  # not in cdk.json: open_aws refuses the environment
+    if args.region and args.region != region:
+        raise OpsError(
+            f"--region {args.region}: cdk.json deploys {args.env} to {region}, "
+            "and the guard must read the stack where `cdk deploy` writes it",
+            exit_codes.USAGE,
+        )
+    args.region = region
 
 
 def guard(args: argparse.Namespace, aws: Aws) -> Outcome:
@@ -42,14 +58,19 @@ def guard(args: argparse.Namespace, aws: Aws) -> Outcome:
         else templates.synthesized(args.env)
     )
     region = project_defaults(args.env)[0] or aws.region
-    report = check(
-        old.document,
-        new.document,
-        region=region,
-        allow=allowances,
-        baseline_source=old.source,
-        new_source=new.source,
-    )
+    try:
+        report = check(
+            old.document,
+            new.document,
+            region=region,
+            allow=allowances,
+            baseline_source=old.source,
+            new_source=new.source,
+        )
+    except TemplateError as exc:
+        raise OpsError(str(exc), exit_codes.USAGE) from exc
+    except SchemaError as exc:
+        raise OpsError(str(exc)) from exc
     seconds = round(time.monotonic() - started, 3)
     code = exit_codes.BLOCKED if report.blocking else exit_codes.OK
     notes = [

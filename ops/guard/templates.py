@@ -36,15 +36,20 @@ def synthesized(env: str) -> Loaded:
     with tempfile.TemporaryDirectory(prefix="guard-synth-") as outdir:
         command = [cdk, "synth", "-c", f"env={env}", "--quiet", "-o", outdir, stack_name(env)]
         path = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-        done = subprocess.run(
-            command,
-            cwd=ROOT,
-            env={**os.environ, "PATH": path},
-            capture_output=True,
-            text=True,
-            timeout=SYNTH_TIMEOUT_SECONDS,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                command,
+                cwd=ROOT,
+                env={**os.environ, "PATH": path},
+                capture_output=True,
+                text=True,
+                timeout=SYNTH_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise OpsError(
+                f"cdk synth of {stack_name(env)} did not finish in {SYNTH_TIMEOUT_SECONDS} s"
+            ) from exc
         if done.returncode != 0:
             raise _synth_failed(env, done.stderr)
         loaded = from_assembly(Path(outdir), env)
@@ -81,9 +86,11 @@ def from_assembly(directory: Path, env: str) -> Loaded:
             f"run `cdk synth -c env={env} -o {directory}`",
             exit_codes.USAGE,
         ) from exc
-    artifact = manifest.get("artifacts", {}).get(name) if isinstance(manifest, dict) else None
-    template_file = (artifact or {}).get("properties", {}).get("templateFile")
-    if not template_file:
+    artifacts = manifest.get("artifacts") if isinstance(manifest, dict) else None
+    artifact = artifacts.get(name) if isinstance(artifacts, dict) else None
+    properties = artifact.get("properties") if isinstance(artifact, dict) else None
+    template_file = properties.get("templateFile") if isinstance(properties, dict) else None
+    if not isinstance(template_file, str) or not template_file:
         raise OpsError(
             f"{directory} holds no stack {name}: run `cdk synth -c env={env} -o {directory}`",
             exit_codes.USAGE,
@@ -95,9 +102,11 @@ def from_file(path: Path, *, what: str | None = None) -> Loaded:
     """A template file, JSON or (as CloudFormation accepts) YAML."""
     label = what or str(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise OpsError(f"cannot read {label}: {_why(exc)}", exit_codes.USAGE) from exc
+    except UnicodeDecodeError as exc:
+        raise OpsError(f"cannot read {label}: not UTF-8 text", exit_codes.USAGE) from exc
     return Loaded(_parse(text, label), label)
 
 
@@ -139,8 +148,12 @@ def _parse(text: str, label: str) -> dict[str, Any]:
 
 def _yaml(text: str, label: str) -> object:
     """YAML with CloudFormation's short tags (!Ref, !GetAtt), read as cfn-lint reads it."""
-    from cfnlint.decode import cfn_yaml  # noqa: PLC0415 - a second's import, for YAML only
-
+    try:
+        from cfnlint.decode import cfn_yaml  # noqa: PLC0415 - a second's import, for YAML only
+    except ImportError as exc:
+        raise OpsError(
+            f"{label} is not JSON, and reading YAML needs cfn-lint: run `make install`"
+        ) from exc
     try:
         return cfn_yaml.loads(text)
     except Exception as exc:  # cfn-lint raises its own and yaml's errors

@@ -63,9 +63,12 @@ def test_json_for_pipelines(variants: Variants, capsys: pytest.CaptureFixture[st
     }
     assert finding["detail"].startswith('"app-data" -> "app-data-v2"')
     assert document["unused_allowances"] == ["NoSuchResource"]
-    assert {"kind": "replaced", "logical_id": "BackupsPlanSelection05C715B1"}.items() <= (
-        document["changes"][0].items()
-    )
+    assert {
+        "kind": "replaced",
+        "logical_id": "BackupsPlanSelection05C715B1",
+        "resource_type": "AWS::Backup::BackupSelection",
+        "properties": ["BackupSelection"],
+    } in document["changes"]
 
 
 def test_a_baseline_may_be_a_cloud_assembly_or_yaml(
@@ -118,18 +121,23 @@ def test_unknown_environment(capsys: pytest.CaptureFixture[str], tmp_path: Path)
         ('{"AWSTemplateFormatVersion": "2010-09-09"}', "error: --baseline {path} is not a "
          "CloudFormation template (no Resources object)"),
         ("Resources: [unclosed", "error: --baseline {path} is neither JSON nor YAML: "),
+        ('{"Resources": {"Table": {"Properties": {}}}}',
+         "error: --baseline {path}: resource Table has no Type"),
+        (b"\x1f\x8b\x08\x00binary", "error: cannot read --baseline {path}: not UTF-8 text"),
     ],
-    ids=["missing", "not-a-template", "garbage"],
+    ids=["missing", "not-a-template", "garbage", "no-type", "binary"],
 )  # fmt: skip
 def test_unreadable_baseline(
     variants: Variants,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
-    content: str | None,
+    content: str | bytes | None,
     expected: str,
 ) -> None:
     path = tmp_path / "main.template.json"
-    if content is not None:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
         path.write_text(content)
     args = [
         "--env",
@@ -144,10 +152,11 @@ def test_unreadable_baseline(
     assert line.startswith(expected.format(path=path))
 
 
+@pytest.mark.parametrize("artifacts", ["{}", "[]"])
 def test_an_assembly_without_the_stack(
-    variants: Variants, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    variants: Variants, capsys: pytest.CaptureFixture[str], tmp_path: Path, artifacts: str
 ) -> None:
-    (tmp_path / "manifest.json").write_text('{"version": "48.0.0", "artifacts": {}}')
+    (tmp_path / "manifest.json").write_text(f'{{"version": "48.0.0", "artifacts": {artifacts}}}')
     args = ["--env", "prod", "--baseline", str(variants.template_file("committed"))]
     code, line = _error(capsys, *args, "--cdk-out", str(tmp_path))
     assert code == exit_codes.USAGE

@@ -89,3 +89,25 @@ def test_a_stack_not_deployed(
     assert first.stdout.strip() == (
         "DatabaseStack-prod is not deployed in eu-west-1: a first deploy, nothing to guard"
     )
+
+
+def test_the_stack_is_read_in_cdk_json_s_region_not_the_shell_s(
+    moto: MotoServer,
+    variants: Variants,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`cdk deploy` deploys to the stack's region (cdk.json's): a shell set to another region
+    must not make the guard find "no stack" there and wave a first deploy through."""
+    deploy(moto, variants.template("committed"))
+    args = ("guard", "--env", "prod", "--cdk-out", str(variants.assembly("table-name")))
+    elsewhere = {**moto.cli_env(), "AWS_DEFAULT_REGION": "us-east-1"}
+    run = run_in_process(moto, monkeypatch, capsys, *args, "--new-stack-ok", env=elsewhere)
+    assert run.returncode == exit_codes.BLOCKED, run.stdout + run.stderr
+    assert f"block: {TABLE} {GLOBAL_TABLE} TableName [replaced]: " in run.stdout
+    other = run_in_process(moto, monkeypatch, capsys, *args, "--region", "us-east-1")
+    assert other.returncode == exit_codes.USAGE
+    assert one_error_line(other) == (
+        "error: --region us-east-1: cdk.json deploys prod to eu-west-1, "
+        "and the guard must read the stack where `cdk deploy` writes it"
+    )

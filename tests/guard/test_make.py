@@ -46,11 +46,13 @@ def renamed_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy
 
 
-def make(project: Path, moto: MotoServer, *args: str) -> subprocess.CompletedProcess[str]:
+def make(
+    project: Path, moto: MotoServer, *args: str, exported: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["make", "--no-print-directory", *args],
         cwd=project,
-        env=moto.cli_env(),
+        env={**moto.cli_env(), **(exported or {})},
         capture_output=True,
         text=True,
         timeout=MAKE_TIMEOUT,
@@ -72,7 +74,9 @@ def test_make_deploy_stops_before_cloudformation(
     renamed_project: Path, moto: MotoServer, variants: Variants
 ) -> None:
     deploy(moto, variants.template("committed"))
-    done = make(renamed_project, moto, "deploy", "ENV=prod")
+    # left over in the shell, not on the command line: no effect
+    stale = {"GUARD": "0", "ALLOW": TABLE}
+    done = make(renamed_project, moto, "deploy", "ENV=prod", exported=stale)
     assert done.returncode != 0
     assert BLOCK_LINE in done.stdout, done.stdout + done.stderr
     assert "deploy] Error 9" in done.stderr
@@ -83,9 +87,23 @@ def test_make_deploy_stops_before_cloudformation(
     assert "deploying" not in done.stdout + done.stderr
 
 
+def test_allow_on_the_command_line_lets_the_deploy_go_on(
+    renamed_project: Path, moto: MotoServer, variants: Variants
+) -> None:
+    """The guard passes with the finding allowed, and `cdk deploy` runs: it gets as far as
+    moto lets it, the bootstrap check (nothing is bootstrapped there)."""
+    deploy(moto, variants.template("committed"))
+    done = make(renamed_project, moto, "deploy", "ENV=prod", f"ALLOW={TABLE}:replaced")
+    output = done.stdout + done.stderr
+    assert f"allowed: {TABLE} {GLOBAL_TABLE} TableName [replaced]: " in done.stdout, output
+    assert "OK: nothing blocks (0 warning(s), 1 allowed)" in done.stdout
+    assert "/cdk-bootstrap/hnb659fds/version not found" in output
+    assert done.returncode != 0
+
+
 def test_guard_0_deploys_without_the_guard(renamed_project: Path, moto: MotoServer) -> None:
-    """The deliberate replacement: the guard is skipped and `cdk deploy` runs. It gets as far
-    as moto lets it, the bootstrap check (nothing is bootstrapped there)."""
+    """The deliberate replacement: the guard is skipped and `cdk deploy` runs (as far as the
+    bootstrap check)."""
     done = make(renamed_project, moto, "deploy", "ENV=prod", "GUARD=0")
     output = done.stdout + done.stderr
     assert "guard skipped (GUARD=0): deploying without the check" in done.stderr
