@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from ops import exit_codes
 from ops.database import URL_VARIABLES
 from tests.fixtures.moto_server import MotoServer
 from tests.ops._helpers import (
@@ -195,3 +196,14 @@ def test_custom_ssm_prefix(moto: MotoServer, run_ops: RunOps) -> None:
     custom = run_ops("backup", "list", "--env", ENV, "--ssm-prefix", "/teams/data/dev/", "--json")
     assert custom.returncode == 0, custom.stderr
     assert json_out(custom)["source"] == "SSM /teams/data/dev/"
+
+
+def test_the_exit_code_help_lists_every_code() -> None:
+    """Scripts read the table in --help: a new code (9, guard) must be in it."""
+    codes = {v for k, v in vars(exit_codes).items() if k.isupper() and isinstance(v, int)}
+    listed = {
+        int(line.split()[0])
+        for line in exit_codes.HELP.splitlines()[1:]
+        if line[:5].strip().isdigit()
+    }
+    assert codes == listed
