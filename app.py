@@ -8,25 +8,34 @@ Configuration is read here, once, from the ``environments`` context of cdk.json;
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
 
-from config import ConfigError, EnvironmentConfig, load_environments
+from config import ConfigError, EnvironmentConfig, NagPack, load_compliance, load_environments
 from dbmigrate.compile import compile_directory
 from dbmigrate.errors import MigrationError
 from stacks.database_stack import DatabaseStack
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+NAG_PACKS: dict[NagPack, Callable[[cdk.App], cdk.IPolicyValidationPlugin]] = {
+    NagPack.AWS_SOLUTIONS: AwsSolutionsChecks,
+    NagPack.HIPAA_SECURITY: HIPAASecurityChecks,
+    NagPack.NIST_800_53_R5: NIST80053R5Checks,
+    NagPack.PCI_DSS_321: PCIDSS321Checks,
+}
 
 
 def build_app(app: cdk.App, *, migrations_dir: Path) -> list[DatabaseStack]:
-    """Validate configuration and migrations, then build every selected stack under nag."""
+    """Validate configuration and migrations, then build every selected stack under the
+    configured cdk-nag packs (``compliance.packs``)."""
     configs = _configs(app)
+    compliance = load_compliance(app.node.try_get_context("compliance"))
     bundle = compile_directory(migrations_dir)
     stacks = [DatabaseStack(app, config=config, migrations=bundle) for config in configs]
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    cdk.Validations.of(app).add_plugins(*(NAG_PACKS[pack](app) for pack in compliance.packs))
     return stacks
 
 

@@ -2,6 +2,7 @@
 
 from config.access import load_access
 from config.alarms import ALARMS, AlarmSettings
+from config.compliance import ComplianceConfig, NagPack, load_compliance
 from config.errors import ConfigError
 from config.loader import load_environments
 from config.model import (
@@ -30,10 +31,12 @@ __all__ = [
     "AuroraConfig",
     "BackupConfig",
     "ClusterRemovalPolicy",
+    "ComplianceConfig",
     "ConfigError",
     "DisasterRecoveryCopyConfig",
     "EnvironmentConfig",
     "MonitoringConfig",
+    "NagPack",
     "NetworkConfig",
     "StreamView",
     "TableClass",
@@ -41,6 +44,7 @@ __all__ = [
     "TableEncryption",
     "VaultLockConfig",
     "load_access",
+    "load_compliance",
     "load_environments",
     "load_monitoring",
 ]

@@ -14,11 +14,14 @@ from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from config import MASTER_USERNAME, AuroraConfig, ClusterRemovalPolicy
-from data_constructs.nag import acknowledge
+from data_constructs.nag import acknowledge, acknowledge_compliance
+from data_constructs.postgresql_log import PostgresqlLogEncryption
 from data_constructs.retention import retention_days
 
 # The construct id of CDK's LogRetention singleton function (fixed in aws-cdk-lib).
 _LOG_RETENTION = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
+POSTGRES_PORT = 5432
+"""The cluster's port, written as a number wherever a rule names it (nag cannot read a token)."""
 _REMOVAL = {
     ClusterRemovalPolicy.SNAPSHOT: RemovalPolicy.SNAPSHOT,
     ClusterRemovalPolicy.RETAIN: RemovalPolicy.RETAIN,
@@ -42,6 +45,7 @@ class AuroraCluster(Construct):
         subnets: ec2.SubnetSelection,
         secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint | None,
         enhanced_monitoring_seconds: int,
+        log_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
@@ -62,6 +66,7 @@ class AuroraCluster(Construct):
             engine=engine,
             vpc=vpc,
             vpc_subnets=subnets,
+            port=POSTGRES_PORT,
             writer=self._instance("Writer"),
             readers=[self._instance(f"Reader{n}", n == 1) for n in range(1, config.readers + 1)],
             serverless_v2_min_capacity=config.min_capacity,
@@ -104,15 +109,36 @@ class AuroraCluster(Construct):
         self.secret = credentials
         self._rotate_secret(config, vpc, subnets, secrets_manager_endpoint)
         self._allow_ingress(config)
+        self._literal_ports()
+        PostgresqlLogEncryption(
+            self,
+            "PostgresqlLog",
+            cluster=self.cluster,
+            key=log_key,
+            log_retention_days=config.log_retention_days,
+        )
         self._acknowledge_log_retention()
         self._acknowledge_monitoring_role()
+        self._acknowledge_instances_backup()
+        if not enhanced_monitoring_seconds:
+            for instance in self._instances():
+                acknowledge_compliance(
+                    instance,
+                    "RDSEnhancedMonitoringEnabled",
+                    "Enhanced monitoring is off because this environment's configuration says so "
+                    "(monitoring.enhanced_monitoring_seconds=0); CloudWatch's RDS metrics remain.",
+                )
         if not config.deletion_protection:
-            acknowledge(
-                self.cluster,
-                "AwsSolutions-RDS10",
+            reason = (
                 "Deletion protection is off because this environment's configuration says "
                 "so (aurora.deletion_protection=false, for disposable environments); the removal "
-                "policy still takes a final snapshot.",
+                "policy still takes a final snapshot."
+            )
+            acknowledge(self.cluster, "AwsSolutions-RDS10", reason)
+            acknowledge_compliance(
+                self.cluster.node.default_child or self.cluster,
+                "RDSInstanceDeletionProtectionEnabled",
+                reason,
             )
 
     def _instance(self, name: str, scale_with_writer: bool = False) -> rds.IClusterInstance:
@@ -150,6 +176,8 @@ class AuroraCluster(Construct):
         )
 
     def _allow_ingress(self, config: AuroraConfig) -> None:
+        """Rules from configured sources; `_literal_ports` then writes their port as a number
+        (through the default port they stay separate rule resources, as deployed)."""
         for cidr in config.ingress_cidrs:
             self.cluster.connections.allow_default_port_from(
                 ec2.Peer.ipv4(cidr), f"PostgreSQL from {cidr} (configuration)"
@@ -157,6 +185,30 @@ class AuroraCluster(Construct):
         for group_id in config.ingress_security_group_ids:
             self.cluster.connections.allow_default_port_from(
                 ec2.Peer.security_group_id(group_id), f"PostgreSQL from {group_id} (configuration)"
+            )
+
+    def _literal_ports(self) -> None:
+        """The cluster's ingress rules (the rotation Lambda's, CDK's, and the configured ones)
+        name the port as the cluster's Endpoint.Port attribute: write the number instead.
+        The logical IDs stay, and so does the value CloudFormation resolves."""
+        for group in self.cluster.connections.security_groups:
+            for child in group.node.children:
+                if isinstance(child, ec2.CfnSecurityGroupIngress):
+                    child.from_port = POSTGRES_PORT
+                    child.to_port = POSTGRES_PORT
+
+    def _instances(self) -> list[rds.CfnDBInstance]:
+        return [c for c in self.cluster.node.find_all() if isinstance(c, rds.CfnDBInstance)]
+
+    def _acknowledge_instances_backup(self) -> None:
+        """AWS Backup selects the cluster (tests/stack/test_backups.py asserts it); the packs'
+        RDSInBackupPlan looks for the instances, which Aurora backs up only as the cluster."""
+        for instance in self._instances():
+            acknowledge_compliance(
+                instance,
+                "RDSInBackupPlan",
+                "An Aurora instance has no backups of its own: AWS Backup's plans select "
+                "this instance's cluster (daily, weekly, monthly and continuous rules).",
             )
 
     def _acknowledge_monitoring_role(self) -> None:
@@ -188,6 +240,12 @@ class AuroraCluster(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "CDK's LogRetention function sets retention on /aws/rds/cluster/<id>/postgresql, "
             "a log group RDS creates with a name known only at deploy time.",
+        )
+        acknowledge_compliance(
+            singleton.node.find_child("ServiceRole").node.find_child("DefaultPolicy"),
+            "IAMNoInlinePolicy",
+            "CDK's LogRetention role: its one inline policy (logs:PutRetentionPolicy and "
+            "DeleteRetentionPolicy) belongs to that role alone and goes with it.",
         )
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
@@ -33,7 +34,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from config.model import MigrationsConfig
-from data_constructs.nag import acknowledge
+from data_constructs.nag import acknowledge, acknowledge_compliance
 from data_constructs.retention import retention_days
 from dbaccess.roles import RoleSet
 from dbmigrate.bundle import Bundle
@@ -76,8 +77,10 @@ class MigrationRunner(Construct):
         log_retention_days: int,
         roles: RoleSet,
         timing: MigrationsConfig,
+        log_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._log_key = log_key
         self.function = self._function(bundle, log_retention_days)
         self._grant(cluster, secret)
         total = Duration.minutes(timing.total_timeout_minutes)
@@ -122,6 +125,7 @@ class MigrationRunner(Construct):
         )
         self.resource.node.add_dependency(cluster)
         self._acknowledge_provider()
+        self._acknowledge_compliance()
 
     def _grant(self, cluster: rds.DatabaseCluster, secret: secretsmanager.ISecret) -> None:
         """The Data API calls the runner makes, on this cluster only; read on its secret.
@@ -148,6 +152,8 @@ class MigrationRunner(Construct):
                 code=lambda_.Code.from_asset(str(stage_asset(bundle, Path(staging)))),
                 timeout=Duration.minutes(14),
                 memory_size=256,
+                # One run at a time: a second deploy's runner is throttled, never concurrent.
+                reserved_concurrent_executions=1,
                 log_group=self._log_group("FunctionLogs", log_retention_days),
             )
 
@@ -156,6 +162,7 @@ class MigrationRunner(Construct):
             self,
             construct_id,
             retention=retention_days(days),
+            encryption_key=self._log_key,
             removal_policy=RemovalPolicy.DESTROY,
         )
 
@@ -219,6 +226,55 @@ class MigrationRunner(Construct):
             "The migration runner writes only to its own log group; its data access is the "
             "Data API on this cluster and read access to this cluster's secret.",
         )
+
+    def _acknowledge_compliance(self) -> None:
+        """The compliance packs' Lambda and inline-policy rules, function by function."""
+        _one_to_one_policy(self.function, "the migration runner's Data API and secret access")
+        acknowledge_compliance(
+            self.function,
+            "LambdaDLQ",
+            "The Provider framework invokes the migration runner synchronously and reports its "
+            "answer or error to CloudFormation; no asynchronous event exists for a queue.",
+        )
+        acknowledge_compliance(
+            self.function,
+            "LambdaInsideVPC",
+            "The migration runner reaches the database through the RDS Data API by design "
+            "(an AWS API, IAM-authorized); the cluster's isolated subnets have no route to it.",
+        )
+        for name in ("framework-onEvent", "framework-isComplete", "framework-onTimeout"):
+            framework = self.provider.node.find_child(name)
+            assert isinstance(framework, lambda_.Function)
+            _one_to_one_policy(framework, f"the Provider's {name} invoke permissions")
+            for rule, reason in (
+                ("LambdaDLQ", f"CloudFormation (onEvent) or the waiter state machine invokes "
+                 f"the Provider's {name} function synchronously; no event can be lost."),
+                ("LambdaConcurrency", f"The Provider's {name} function serves one deploy of this "
+                 "stack at a time; the runner it calls is the one with reserved concurrency 1."),
+                ("LambdaInsideVPC", f"The Provider's {name} function calls only AWS APIs "
+                 "(Lambda, Step Functions, CloudFormation's response URL), nothing in the VPC."),
+            ):  # fmt: skip
+                acknowledge_compliance(framework, rule, reason)
+        waiter = self.provider.node.find_child("waiter-state-machine")
+        acknowledge_compliance(
+            waiter.node.find_child("Role").node.find_child("DefaultPolicy"),
+            "IAMNoInlinePolicy",
+            "The waiter state machine's own role: invoking isComplete/onTimeout and delivering "
+            "its logs, one inline policy that lives and dies with the role.",
+        )
+
+
+def _one_to_one_policy(function: lambda_.Function, what: str) -> None:
+    """A function's CDK-made role policy: one role, one policy, deleted together."""
+    role = function.role
+    assert role is not None
+    acknowledge_compliance(
+        role.node.find_child("DefaultPolicy"),
+        "IAMNoInlinePolicy",
+        f"The inline policy holds {what}, for this one role only: inline keeps the policy "
+        "and the role in a one-to-one relationship (a managed policy could be attached "
+        "elsewhere); the policies services attach are the managed ones in Access.",
+    )
 
 
 def _cfn(function: lambda_.Function) -> lambda_.CfnFunction:

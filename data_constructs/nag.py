@@ -11,6 +11,9 @@ from aws_cdk import Acknowledgment, Validations
 from constructs import IConstruct
 
 _PREFIX = "AwsSolutions::"
+COMPLIANCE_PACKS = ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+"""The packs ``compliance.packs`` may enable besides AwsSolutions: a rule is acknowledged in all
+of them (an acknowledgment for a pack that does not run, or lacks the rule, is never used)."""
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
@@ -18,3 +21,13 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     if len(reason) < 40:
         raise ValueError(f"nag acknowledgment of {rule} needs a specific reason, got {reason!r}")
     Validations.of(scope).acknowledge(Acknowledgment(id=_PREFIX + rule, reason=reason))
+
+
+def acknowledge_compliance(scope: IConstruct, rule: str, reason: str) -> None:
+    """Acknowledge one rule of the compliance packs (e.g. ``LambdaDLQ``) in each of them."""
+    if len(reason) < 40:
+        raise ValueError(f"nag acknowledgment of {rule} needs a specific reason, got {reason!r}")
+    for pack in COMPLIANCE_PACKS:
+        Validations.of(scope).acknowledge(
+            Acknowledgment(id=f"{pack}::{pack}-{rule}", reason=reason)
+        )

@@ -12,6 +12,7 @@ from data_constructs.app_data_table import AppDataTable
 from data_constructs.application_access import ApplicationAccess
 from data_constructs.aurora_cluster import AuroraCluster
 from data_constructs.backups import DatabaseBackups
+from data_constructs.log_encryption import LogEncryptionKey
 from data_constructs.migration_runner import MigrationRunner
 from data_constructs.monitoring import DatabaseMonitoring, MonitoredResources
 from data_constructs.network import DatabaseNetwork
@@ -23,6 +24,7 @@ class DatabaseStack(Stack):
     """The AppData table, the Aurora cluster, its network and migrations, and published values."""
 
     table: AppDataTable
+    log_key: LogEncryptionKey
     network: DatabaseNetwork
     aurora: AuroraCluster
     migrations: MigrationRunner
@@ -39,7 +41,10 @@ class DatabaseStack(Stack):
             termination_protection=config.termination_protection,
         )
         self.table = AppDataTable(self, "AppDataTable", config=config.table)
-        self.network = DatabaseNetwork(self, "Network", config=config.network)
+        self.log_key = LogEncryptionKey(self, "LogEncryption")
+        self.network = DatabaseNetwork(
+            self, "Network", config=config.network, log_key=self.log_key.key
+        )
         self.aurora = AuroraCluster(
             self,
             "AuroraCluster",
@@ -48,6 +53,7 @@ class DatabaseStack(Stack):
             subnets=self.network.subnets,
             secrets_manager_endpoint=self.network.secrets_manager_endpoint,
             enhanced_monitoring_seconds=config.monitoring.enhanced_monitoring_seconds,
+            log_key=self.log_key.key,
         )
         self.migrations = MigrationRunner(
             self,
@@ -60,6 +66,7 @@ class DatabaseStack(Stack):
             log_retention_days=config.aurora.log_retention_days,
             roles=config.access.roles,
             timing=config.migrations,
+            log_key=self.log_key.key,
         )
         self.access = ApplicationAccess(
             self,

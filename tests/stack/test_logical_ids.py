@@ -25,6 +25,7 @@ STATEFUL = {
     "BackupsKeyC696F888": "AWS::KMS::Key",
     "BackupsVault1F11AFCC": "AWS::Backup::BackupVault",
     "BackupsAlertTopic0BC42FFE": "AWS::SNS::Topic",
+    "LogEncryptionKeyA864C340": "AWS::KMS::Key",
 }
 PROD_ONLY = {
     "AppDataTableKeyD4EBE193": "AWS::KMS::Key",

@@ -70,7 +70,11 @@ def test_dev_uses_the_aws_managed_key(synthesized: Synthesized) -> None:
     assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
     assert "SSESpecification" not in table["Properties"]["Replicas"][0]
     keys = synthesized.resources("dev", "AWS::KMS::Key").keys()
-    assert keys == {"AuroraClusterKeyA2C8F84D", "BackupsKeyC696F888"}  # no table key
+    assert keys == {  # no table key
+        "AuroraClusterKeyA2C8F84D",
+        "BackupsKeyC696F888",
+        "LogEncryptionKeyA864C340",
+    }
 
 
 def test_prod_uses_its_own_rotating_retained_key(synthesized: Synthesized) -> None:
