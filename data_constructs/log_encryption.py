@@ -1,8 +1,12 @@
-"""LogEncryptionKey: the customer-managed key every log group of the stack is encrypted with.
+"""LogEncryptionKey: the customer-managed key of the stack's log groups and Aurora's own.
 
 The logs hold SQL text (Aurora's PostgreSQL log, slow statements; the migration
 runner's), connection metadata (flow logs) and deploy requests: a key the team
 controls, whose revocation cuts them all, rather than CloudWatch's own.
+
+Not covered: the ``/aws/lambda/...`` groups Lambda creates by itself for CDK's
+singleton functions (LogRetention, the default-security-group restriction, the
+rotation application), which no construct here declares.
 """
 
 from __future__ import annotations

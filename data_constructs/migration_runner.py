@@ -54,6 +54,11 @@ _DATA_API_ACTIONS = (
     "RollbackTransaction",
 )
 RESOURCE_TYPE = "Custom::SchemaMigrations"
+RESERVED_CONCURRENCY = 3
+"""A bounded runner. Not 1: after a cancelled update the Provider's waiter can still be calling
+isComplete (aws/aws-cdk#31541) when the rollback's onEvent arrives; throttling that onEvent
+would fail the rollback (UPDATE_ROLLBACK_FAILED). Two are in flight at most; the migration
+lock, not Lambda, keeps runs from overlapping in the database."""
 MAX_SERVICE_TIMEOUT_SECONDS = 3600
 
 
@@ -152,8 +157,7 @@ class MigrationRunner(Construct):
                 code=lambda_.Code.from_asset(str(stage_asset(bundle, Path(staging)))),
                 timeout=Duration.minutes(14),
                 memory_size=256,
-                # One run at a time: a second deploy's runner is throttled, never concurrent.
-                reserved_concurrent_executions=1,
+                reserved_concurrent_executions=RESERVED_CONCURRENCY,
                 log_group=self._log_group("FunctionLogs", log_retention_days),
             )
 
@@ -246,11 +250,17 @@ class MigrationRunner(Construct):
             framework = self.provider.node.find_child(name)
             assert isinstance(framework, lambda_.Function)
             _one_to_one_policy(framework, f"the Provider's {name} invoke permissions")
+            invoker = (
+                "CloudFormation invokes it with a response URL that it answers on success and "
+                "failure; an unanswered request fails the resource at its timeout, and a queued "
+                "copy could no longer be answered"
+                if name == "framework-onEvent"
+                else "the waiter state machine invokes it synchronously and retries it"
+            )
             for rule, reason in (
-                ("LambdaDLQ", f"CloudFormation (onEvent) or the waiter state machine invokes "
-                 f"the Provider's {name} function synchronously; no event can be lost."),
+                ("LambdaDLQ", f"The Provider's {name} function: {invoker}."),
                 ("LambdaConcurrency", f"The Provider's {name} function serves one deploy of this "
-                 "stack at a time; the runner it calls is the one with reserved concurrency 1."),
+                 "stack at a time; the runner it calls is the one with reserved concurrency."),
                 ("LambdaInsideVPC", f"The Provider's {name} function calls only AWS APIs "
                  "(Lambda, Step Functions, CloudFormation's response URL), nothing in the VPC."),
             ):  # fmt: skip

@@ -10,7 +10,7 @@ association stay as they were.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -23,6 +23,12 @@ from data_constructs.retention import retention_days
 
 # The construct id of AwsCustomResource's singleton function (fixed in aws-cdk-lib).
 _SDK_CALLS = "AWS679f53fac002430cb0da5b7982bd2287"
+
+
+def _cfn(cluster: rds.DatabaseCluster) -> rds.CfnDBCluster:
+    child = cluster.node.default_child
+    assert isinstance(child, rds.CfnDBCluster)
+    return child
 
 
 class PostgresqlLogEncryption(Construct):
@@ -60,7 +66,29 @@ class PostgresqlLogEncryption(Construct):
             on_create=call,
             on_update=call,
             policy=cr.AwsCustomResourcePolicy.from_statements(
-                [iam.PolicyStatement(actions=["logs:AssociateKmsKey"], resources=[log_group_arn])]
+                [
+                    # Both ARN forms: IAM matches the log-group actions against the ":*" one.
+                    iam.PolicyStatement(
+                        actions=["logs:AssociateKmsKey"],
+                        resources=[log_group_arn, f"{log_group_arn}:*"],
+                    ),
+                    # CloudWatch Logs uses the key on the caller's behalf (kms:ViaService).
+                    iam.PolicyStatement(
+                        actions=[
+                            "kms:Encrypt",
+                            "kms:Decrypt",
+                            "kms:ReEncryptFrom",
+                            "kms:ReEncryptTo",
+                            "kms:GenerateDataKey",
+                            "kms:GenerateDataKeyWithoutPlaintext",
+                            "kms:DescribeKey",
+                        ],
+                        resources=[key.key_arn],
+                        conditions={
+                            "StringEquals": {"kms:ViaService": f"logs.{stack.region}.amazonaws.com"}
+                        },
+                    ),
+                ]
             ),
             install_latest_aws_sdk=False,
             log_group=logs.LogGroup(
@@ -72,11 +100,22 @@ class PostgresqlLogEncryption(Construct):
             ),
         )
         self.association.node.add_dependency(cluster.node.find_child("LogRetentionpostgresql"))
+        cluster_id = stack.get_logical_id(_cfn(cluster))
+        account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+        partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+        acknowledge(
+            self.association.node.find_child("CustomResourcePolicy"),
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:logs:{stack.region}:{account}:log-group:"
+            f"/aws/rds/cluster/<{cluster_id}>/postgresql:*]",
+            "IAM matches logs:AssociateKmsKey against a log group's ARN with its ':*' suffix; "
+            "this is the one PostgreSQL log group of this cluster, not a pattern of groups.",
+        )
         acknowledge_compliance(
             self.association.node.find_child("CustomResourcePolicy"),
             "IAMNoInlinePolicy",
             "The key association's own policy: logs:AssociateKmsKey on this cluster's "
-            "PostgreSQL log group only, inline on the singleton role that makes the call.",
+            "PostgreSQL log group and the log key through CloudWatch Logs only, inline on the "
+            "singleton role that makes the call.",
         )
         self._acknowledge_function(stack)
 
@@ -91,8 +130,9 @@ class PostgresqlLogEncryption(Construct):
             "execution role; its one call is allowed by the inline policy beside it.",
         )
         for rule, reason in (
-            ("LambdaDLQ", "CloudFormation invokes the key-association function synchronously "
-             "and gets its answer back; there is no asynchronous event for a queue to catch."),
+            ("LambdaDLQ", "CloudFormation invokes the key-association function with a response "
+             "URL that it answers on success and failure; an unanswered request fails the "
+             "resource at its timeout, and a queued copy could no longer be answered."),
             ("LambdaConcurrency", "The key-association function runs once per deploy of this "
              "stack, for one request; a reservation would only take account concurrency."),
             ("LambdaInsideVPC", "The key-association function calls the CloudWatch Logs API "

@@ -22,6 +22,12 @@ from tests.fixtures.synth import ENVIRONMENTS, ROOT, Synthesized, cdk_json_conte
 
 CONFIGURED = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
 LOG_KEY = "LogEncryptionKeyA864C340"
+ROTATION_RULE = {
+    "dev": "AuroraClusterSecurityGroupfromDatabaseStackdevAuroraClusterRotationSecurityGroup"
+    "48A5E2AAIndirectPortCF751316",
+    "prod": "AuroraClusterSecurityGroupfromDatabaseStackprodAuroraClusterRotationSecurityGroup"
+    "0B84693CIndirectPort11F19FB9",
+}
 
 
 def _report(outdir: Path) -> dict[str, dict[str, Any]]:
@@ -115,16 +121,31 @@ def test_aurora_s_own_log_group_gets_the_log_key(synthesized: Synthesized, env: 
         v for k, v in resources.items()
         if v["Type"] == "AWS::IAM::Policy" and "KeyAssociationCustomResourcePolicy" in k
     ]  # fmt: skip
-    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == "logs:AssociateKmsKey"
-    assert "/postgresql" in json.dumps(statement["Resource"])
+    associate, use_key = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert associate["Action"] == "logs:AssociateKmsKey"
+    # IAM matches log-group actions against the ":*" form of the ARN
+    group = [
+        "arn:aws:logs:eu-west-1:",
+        {"Ref": "AWS::AccountId"},
+        ":log-group:/aws/rds/cluster/",
+        {"Ref": "AuroraClusterCDFC8250"},
+    ]
+    assert associate["Resource"] == [
+        {"Fn::Join": ["", [*group, "/postgresql"]]},
+        {"Fn::Join": ["", [*group, "/postgresql:*"]]},
+    ]
+    assert use_key["Resource"] == {"Fn::GetAtt": [LOG_KEY, "Arn"]}
+    assert use_key["Condition"] == {
+        "StringEquals": {"kms:ViaService": "logs.eu-west-1.amazonaws.com"}
+    }
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_one_migration_runner_at_a_time(synthesized: Synthesized, env: str) -> None:
+def test_the_migration_runner_s_concurrency_is_bounded(synthesized: Synthesized, env: str) -> None:
+    """3, not 1: a stale isComplete and a rollback's onEvent may meet (RESERVED_CONCURRENCY)."""
     functions = synthesized.resources(env, "AWS::Lambda::Function")
     [runner] = [b for b in functions.values() if "migration_runner" in b["Properties"]["Handler"]]
-    assert runner["Properties"]["ReservedConcurrentExecutions"] == 1
+    assert runner["Properties"]["ReservedConcurrentExecutions"] == 3
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -161,6 +182,7 @@ def test_the_default_packs_and_the_configured_list() -> None:
          "HIPAA.Security, NIST.800.53.R5, PCI.DSS.321)"),
         ({"packs": "HIPAA.Security"}, "compliance.packs: 'HIPAA.Security' is not a list"),
         ({"pack": []}, "compliance.pack: unknown key; allowed keys here: packs"),
+        ({"packs": ["HIPAA.Security", "HIPAA.Security"]}, "compliance.packs: contains duplicates"),
     ],
 )  # fmt: skip
 def test_bad_compliance_configuration(raw: object, expected: str) -> None:
