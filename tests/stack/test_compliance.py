@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from config import ConfigError, NagPack, load_compliance
-from tests.fixtures.synth import ENVIRONMENTS, ROOT, Synthesized, cdk_json_context, synthesize
+from tests.fixtures.synth import (
+    ENVIRONMENTS,
+    Synthesized,
+    cdk_json_context,
+    run_app,
+    synthesize,
+)
 
 CONFIGURED = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
 LOG_KEY = "LogEncryptionKeyA864C340"
@@ -192,12 +195,7 @@ def test_bad_compliance_configuration(raw: object, expected: str) -> None:
 
 
 def test_an_unknown_pack_stops_the_app_with_one_line() -> None:
-    context = {**cdk_json_context(), "compliance": {"packs": ["SOC2"]}}
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT, env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context)},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    result = run_app({**cdk_json_context(), "compliance": {"packs": ["SOC2"]}})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "error: invalid configuration: compliance.packs: 'SOC2' is not a cdk-nag pack "

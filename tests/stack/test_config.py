@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -14,7 +10,7 @@ import pytest
 from config import ALARMS, AlarmSettings, ConfigError, load_environments
 from config.loader import LOG_RETENTION_DAYS
 from data_constructs.retention import _BY_DAYS
-from tests.fixtures.synth import ROOT, cdk_json_context
+from tests.fixtures.synth import cdk_json_context, run_app
 
 
 def environments() -> dict[str, Any]:
@@ -231,18 +227,7 @@ def test_retention_choices_match_the_cdk_mapping() -> None:
 
 def test_app_prints_one_line_and_exits_2_on_bad_config() -> None:
     """Through the real entry point, as `cdk synth` runs it: no traceback reaches the user."""
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "CDK_CONTEXT_JSON": '{"environments": {"dev": {"region": "eu-west-1"}}}',
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_app({"environments": {"dev": {"region": "eu-west-1"}}})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "error: invalid configuration: environments.dev.table.table_name: is required"
@@ -260,11 +245,7 @@ def test_app_exits_2_on_a_bad_role() -> None:
             }
         }
     }
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT, env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context)},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    result = run_app(context)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "error: invalid configuration: environments.dev.access.roles[0].name: 'rds_superuser' is "
