@@ -47,6 +47,9 @@ class GoTool:
     min_go: tuple[int, int, int]
     """The ``go`` line of the module's go.mod: older toolchains refuse to build it."""
     tags: tuple[str, ...] = ()
+    source: Path | None = None
+    """A main module of this project that embeds ``package`` (built with ``go build`` there,
+    its go.mod pinning ``version``), instead of ``go install package@version``."""
 
     @property
     def binary(self) -> Path:
@@ -62,7 +65,17 @@ GOLANG_MIGRATE = GoTool(
 )
 """The CLI the database standards name, with only the postgres driver compiled in."""
 
-TOOLS = (GOLANG_MIGRATE,)
+FERRETDB = GoTool(
+    name="ferretdb",
+    package="github.com/FerretDB/FerretDB/ferretdb",
+    version="v1.24.2",
+    min_go=(1, 24, 0),
+    source=ROOT / "devtools" / "ferretdb",
+)
+"""A MongoDB wire-protocol server on SQLite, for the document store locally and in the tests
+(FerretDB's own command built this way panics at start: see devtools/ferretdb/main.go)."""
+
+TOOLS = (GOLANG_MIGRATE, FERRETDB)
 
 
 def ensure(tool: GoTool) -> Path:
@@ -85,10 +98,14 @@ def _build(go: str, tool: GoTool) -> None:
     staging = target.with_name(f"{tool.version}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    command = [go, "install"]
+    command = (
+        [go, "install"]
+        if tool.source is None
+        else [go, "build", "-o", str(tool_path(tool, staging))]
+    )
     if tool.tags:
         command += ["-tags", ",".join(tool.tags)]
-    command.append(f"{tool.package}@{tool.version}")
+    command.append(f"{tool.package}@{tool.version}" if tool.source is None else ".")
     caches = TOOLS_DIR / "go"
     env = {
         **os.environ,
@@ -103,7 +120,9 @@ def _build(go: str, tool: GoTool) -> None:
     }
     print(f"building {tool.name} {tool.version} with {go} (once)...", file=sys.stderr)
     started = time.monotonic()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        command, cwd=tool.source, env=env, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -113,6 +132,11 @@ def _build(go: str, tool: GoTool) -> None:
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     print(f"built {tool.binary} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+
+def tool_path(tool: GoTool, directory: Path) -> Path:
+    """Where the tool's binary goes in ``directory`` (the staging one, during a build)."""
+    return directory / tool.binary.name
 
 
 def _go_command() -> str:

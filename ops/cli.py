@@ -1,5 +1,5 @@
 """The ``python -m ops`` parser: one subcommand group per concern (migrate, backup, restore,
-access, status, guard).
+access, status, guard, documents).
 
 Each group module exposes ``register(subparsers)``, which adds its parser and
 sets ``handler`` to a function from the parsed arguments to an exit code, so
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ops import access, backup, exit_codes, guard, migrate, restore, status
+from ops import access, backup, documents, exit_codes, guard, migrate, restore, status
 
 if TYPE_CHECKING:
     from ops.command import Connect  # imports botocore
@@ -27,6 +27,7 @@ GROUPS = {
     "access": access.register,
     "status": status.register,
     "guard": guard.register,
+    "documents": documents.register,
 }
 
 

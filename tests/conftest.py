@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.app_roles",
     "tests.fixtures.backup_api",
     "tests.fixtures.golang_migrate",
+    "tests.fixtures.ferretdb",
 ]
 
 

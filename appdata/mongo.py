@@ -1,0 +1,185 @@
+"""The standards' MongoDB ``users`` patterns, typed, over pymongo.
+
+The collection's indexes are `documents.collections.USERS` (``python -m ops
+documents apply`` creates them). No soft delete: the standards' MongoDB patterns
+have none, so a user is there or not (the PostgreSQL schema keeps ``deleted_at``).
+
+* `Users.create`: sets ``created_at`` and ``updated_at``; returns the new id. A
+  duplicate email or Cognito id raises `DuplicateUserError` naming the field. A
+  user without a Cognito id has no ``cognito_id`` field at all, never ``null``
+  (see `documents.collections` for why).
+* `Users.get_by_email`: `UserNotFoundError` for a missing user.
+* `Users.list`: newest first (``created_at`` descending, then ``_id``), limit and
+  offset bounded by `MAX_PAGE_SIZE`, with the total.
+* `Users.update`: the given fields and ``updated_at``; a taken email raises
+  `DuplicateUserError` here too (FerretDB reports that one as an internal error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from documents.collections import USERS
+
+MAX_PAGE_SIZE = 100
+
+
+class DuplicateUserError(ValueError):
+    """Another user has this email (or Cognito id): ``field`` says which."""
+
+    def __init__(self, field: str, value: str) -> None:
+        super().__init__(f"a user with {field} {value!r} exists already")
+        self.field = field
+
+
+class UserNotFoundError(LookupError):
+    """No such user."""
+
+
+@dataclass(frozen=True)
+class MongoUser:
+    id: str
+    email: str
+    name: str
+    role: str
+    cognito_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class MongoUserPage:
+    users: list[MongoUser]
+    total: int
+    limit: int
+    offset: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.users) < self.total
+
+
+def _utc_now() -> datetime:
+    # BSON dates keep milliseconds: truncate, so what is returned is what is stored.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _user(document: dict[str, Any]) -> MongoUser:
+    return MongoUser(
+        id=str(document["_id"]),
+        email=document["email"],
+        name=document["name"],
+        role=document.get("role", "user"),
+        cognito_id=document.get("cognito_id"),
+        created_at=_aware(document["created_at"]),
+        updated_at=_aware(document["updated_at"]),
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Users:
+    """The ``users`` collection of ``db``."""
+
+    def __init__(self, db: Database[Any], *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self._users: Collection[Any] = db[USERS.name]
+        self._clock = clock
+
+    def create(
+        self, *, email: str, name: str, role: str = "user", cognito_id: str | None = None
+    ) -> str:
+        now = self._clock()
+        document: dict[str, Any] = {
+            "email": email,
+            "name": name,
+            "role": role,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if cognito_id is not None:
+            document["cognito_id"] = cognito_id
+        try:
+            inserted = self._users.insert_one(document)
+        except DuplicateKeyError as exc:
+            raise self._duplicate(email, cognito_id) from exc
+        return str(inserted.inserted_id)
+
+    def get_by_email(self, email: str) -> MongoUser:
+        found = self._users.find_one({"email": email})
+        if found is None:
+            raise UserNotFoundError(f"no user with email {email!r}")
+        return _user(found)
+
+    def list(self, *, limit: int = 20, offset: int = 0) -> MongoUserPage:
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be within 1..{MAX_PAGE_SIZE}, got {limit}")
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        cursor = (
+            self._users.find({})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(offset)
+            .limit(limit)
+        )
+        users = [_user(document) for document in cursor]
+        return MongoUserPage(users, self._users.count_documents({}), limit, offset)
+
+    def update(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        role: str | None = None,
+        email: str | None = None,
+    ) -> MongoUser:
+        changes: dict[str, Any] = {
+            key: value
+            for key, value in (("name", name), ("role", role), ("email", email))
+            if value is not None
+        }
+        changes["updated_at"] = self._clock()
+        try:
+            found = self._users.find_one_and_update(
+                {"_id": _object_id(user_id)},
+                {"$set": changes},
+                return_document=ReturnDocument.AFTER,
+            )
+        except OperationFailure as exc:
+            if not _is_duplicate(exc):
+                raise
+            raise self._duplicate(email or "", None) from exc
+        if found is None:
+            raise UserNotFoundError(f"no user with id {user_id!r}")
+        return _user(found)
+
+    def _duplicate(self, email: str, cognito_id: str | None) -> DuplicateUserError:
+        """Which unique field collided: FerretDB's duplicate-key error does not say, so ask."""
+        if self._users.count_documents({"email": email}, limit=1):
+            return DuplicateUserError("email", email)
+        return DuplicateUserError("cognito_id", cognito_id or "")
+
+
+def _is_duplicate(exc: OperationFailure) -> bool:
+    """E11000, or FerretDB 1.24's answer to an update that breaks a unique index: an
+    InternalError (code 1) carrying SQLite's "UNIQUE constraint failed"."""
+    return isinstance(exc, DuplicateKeyError) or "UNIQUE constraint failed" in str(exc)
+
+
+def _object_id(user_id: str) -> ObjectId:
+    try:
+        return ObjectId(user_id)
+    except InvalidId as exc:
+        raise UserNotFoundError(f"no user with id {user_id!r}") from exc
