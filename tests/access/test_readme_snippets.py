@@ -32,9 +32,13 @@ PREFIX = "/appdata/prod"
 
 
 def readme_block(heading: str) -> str:
-    """The python block right after ``#### heading`` in the README."""
+    """The python block right after ``#### heading`` (and at most one line of prose)."""
     text = (ROOT / "README.md").read_text()
-    match = re.search(rf"^#### {heading}\n\n```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    match = re.search(
+        rf"^#### {heading}\n\n(?:[^`\n][^\n]*\n\n)?```python\n(.*?)^```",
+        text,
+        re.MULTILINE | re.DOTALL,
+    )
     assert match, f"README.md has no python block under '#### {heading}'"
     return match.group(1)
 
