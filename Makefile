@@ -140,7 +140,7 @@ db-restore: ## Local PostgreSQL: restore DUMP as the owner in one transaction (a
 clean: ## Remove build output (keeps the venv and node_modules)
 	@rm -rf cdk.out cdk.out.deploy .mypy_cache .ruff_cache
 
-local: install ## Local data layer: PostgreSQL (migrated) + DynamoDB (moto) from the stack; writes .env
+local: install ## Local data layer: PostgreSQL (migrated), DynamoDB (moto), documents (FerretDB); writes .env
 	@$(PY) -m devtools.local up
 
 local-down: install ## Stop the local data layer (keeps its data in .local/)

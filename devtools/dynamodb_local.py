@@ -6,8 +6,8 @@
   stack's key schema, GSIs and TTL, never a hand-kept copy of them.
 * `ensure_table` creates it (on-demand, then UpdateTimeToLive) or checks that an
   existing table still has that schema.
-* `MotoProcess` runs ``python -m moto.server`` detached (its own session, pid file
-  and log in a directory), so it outlives the command that started it.
+* `MotoProcess` runs ``python -m moto.server`` detached (`devtools.detached`), so
+  it outlives the command that started it.
 
 moto keeps its data in memory: items survive ``up`` run again, not a stop.
 """
@@ -15,22 +15,16 @@ moto keeps its data in memory: items survive ``up`` run again, not a stop.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from devtools.postgres import port_is_free, process_alive
+from devtools.detached import DetachedServer
 
 TABLE_TYPES = ("AWS::DynamoDB::GlobalTable", "AWS::DynamoDB::Table")
-STARTUP_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 
 
 class LocalDynamoError(RuntimeError):
@@ -289,166 +283,26 @@ DUMMY_SECRET_KEY = "local"  # noqa: S105 - moto accepts any credentials
 
 
 @dataclass(frozen=True)
-class MotoStatus:
-    running: bool
-    pid: int | None
-    port: int | None
-
-
-@dataclass(frozen=True)
-class MotoProcess:
+class MotoProcess(DetachedServer):
     """``python -m moto.server`` on 127.0.0.1:``port``, its pid file and log in ``directory``."""
 
-    directory: Path
-    port: int
-    host: str = "127.0.0.1"
-
-    @property
-    def pidfile(self) -> Path:
-        return self.directory / "moto.pid"
-
-    @property
-    def logfile(self) -> Path:
-        return self.directory / "moto.log"
+    name: ClassVar[str] = "moto server"
+    file_stem: ClassVar[str] = "moto"
+    port_variable: ClassVar[str] = "LOCAL_DYNAMODB_PORT"
+    marker: ClassVar[bytes] = b"moto.server"
+    error: ClassVar[type[Exception]] = LocalDynamoError
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def status(self) -> MotoStatus:
-        """From the pid file: a live process that is a moto server, and its port."""
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+
+    def answers(self) -> bool:
+        connection = HTTPConnection(self.host, self.port, timeout=2)
         try:
-            recorded = json.loads(self.pidfile.read_text())
-            pid, port = int(recorded["pid"]), int(recorded["port"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return MotoStatus(False, None, None)
-        if not process_alive(pid) or not _is_moto(pid):
-            return MotoStatus(False, None, None)
-        return MotoStatus(True, pid, port)
-
-    def start(self) -> tuple[int, bool]:
-        """(pid, started now); idempotent: a running server is left alone."""
-        return self.launch().wait()
-
-    def launch(self) -> PendingStart:
-        """Check and spawn now, wait for readiness later (`PendingStart.wait`), so that the
-        caller can do other work while moto imports; `PendingStart.abort` kills it."""
-        state = self.status()
-        if state.running:
-            assert state.pid is not None
-            if state.port != self.port:
-                raise LocalDynamoError(
-                    f"the local moto server (pid {state.pid}) already runs on port {state.port},"
-                    f" not {self.port}; stop it first (make local-down)"
-                )
-            return PendingStart(self, None, state.pid)
-        self.pidfile.unlink(missing_ok=True)
-        if not port_is_free(self.port, self.host):
-            raise LocalDynamoError(
-                f"port {self.port} on {self.host} is in use by another process;"
-                " free it or choose another port (LOCAL_DYNAMODB_PORT)"
-            )
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with self.logfile.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.directory,
-                start_new_session=True,  # survives the shell / make that started it
-            )
-        return PendingStart(self, process, process.pid)
-
-    def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
-        give_up_at = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < give_up_at:
-            if process.poll() is not None:
-                raise LocalDynamoError(
-                    f"moto server exited ({process.returncode}): {self._last_log_line()}"
-                )
-            try:
-                connection = HTTPConnection(self.host, self.port, timeout=2)
-                try:
-                    connection.request("GET", "/moto-api/")
-                    if connection.getresponse().status < 500:
-                        return
-                finally:
-                    connection.close()
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise LocalDynamoError(
-            f"moto server did not answer on {self.url} within {STARTUP_TIMEOUT:.0f} s"
-            f" (log: {self.logfile})"
-        )
-
-    def _last_log_line(self) -> str:
-        try:
-            lines = self.logfile.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "no log"
-        return lines[-1] if lines else "no output"
-
-    def stop(self) -> bool:
-        """SIGTERM (then SIGKILL after a while); True if it was running. Verifies it is gone."""
-        state = self.status()
-        if not state.running:
-            self.pidfile.unlink(missing_ok=True)
-            return False
-        assert state.pid is not None
-        for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
-            try:
-                os.killpg(state.pid, sig)  # its own session: the group is the server alone
-            except ProcessLookupError:
-                break
-            give_up_at = time.monotonic() + wait
-            while time.monotonic() < give_up_at and process_alive(state.pid):
-                time.sleep(0.02)
-            if not process_alive(state.pid):
-                break
-        if process_alive(state.pid):
-            raise LocalDynamoError(f"moto server {state.pid} did not stop")
-        self.pidfile.unlink(missing_ok=True)
-        return True
-
-
-@dataclass
-class PendingStart:
-    """A moto server being started (``process``), or already running (``process`` None)."""
-
-    moto: MotoProcess
-    process: subprocess.Popen[bytes] | None
-    pid: int
-
-    def wait(self) -> tuple[int, bool]:
-        """(pid, started now) once it answers; the pid file is written then."""
-        if self.process is None:
-            return self.pid, False
-        try:
-            self.moto._wait_ready(self.process)
-        except BaseException:
-            self.abort()
-            raise
-        tmp = self.moto.pidfile.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": self.pid, "port": self.moto.port}))
-        tmp.replace(self.moto.pidfile)
-        # Not waited for: it runs on after this process exits, and its parent becomes init.
-        self.process.returncode = 0
-        self.process = None
-        return self.pid, True
-
-    def abort(self) -> None:
-        """Kill a server this launch started and has not handed over yet."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-
-def _is_moto(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"moto.server" in cmdline
+            connection.request("GET", "/moto-api/")
+            return connection.getresponse().status < 500
+        finally:
+            connection.close()

@@ -1,8 +1,8 @@
 """``make local``: the data layer on a developer's machine, from the stack's own definitions.
 
-    python -m devtools.local up      # start (or keep) both, migrate, print settings, write .env
-    python -m devtools.local status  # what runs where (exit 0 when both run, 3 otherwise)
-    python -m devtools.local down    # stop both; no process is left behind
+    python -m devtools.local up      # start (or keep) all, migrate, print settings, write .env
+    python -m devtools.local status  # what runs where (exit 0 when PostgreSQL and DynamoDB run)
+    python -m devtools.local down    # stop all; no process is left behind
     python -m devtools.local reset   # down, then delete the local data directory
 
 * PostgreSQL: a cluster in ``.local/postgres`` (kept between runs) on 127.0.0.1,
@@ -15,12 +15,17 @@
   synthesized template's ``AWS::DynamoDB::GlobalTable`` (key schema, GSIs, TTL).
   The template is synthesized first when it is missing or older than its sources.
   moto keeps items in memory: they survive ``up`` again, not ``down``.
+* Documents: FerretDB on SQLite in ``.local/documents`` (`devtools.document_store`),
+  the database of ``aurora.database_name``, its indexes applied
+  (``documents.collections``); ``MONGODB_URL`` in ``.env``. Without Go (to build
+  FerretDB) it is left out, with one line saying why.
 
 Every step is idempotent. Settings (environment variables): ``LOCAL_DIR``
 (.local), ``LOCAL_PG_PORT`` (54329), ``LOCAL_DYNAMODB_PORT`` (48000),
 ``LOCAL_STACK_ENV`` (dev), ``LOCAL_ENV_FILE`` (.env), ``LOCAL_TEMPLATE`` (a template
 to use as is, no synth), ``LOCAL_PG_BINDIR`` (PostgreSQL's bin directory),
-``LOCAL_CDK`` (the cdk CLI). Failures print one ``error:`` line and exit 1.
+``LOCAL_CDK`` (the cdk CLI), ``LOCAL_MONGODB_PORT`` (47017). Failures print one
+``error:`` line and exit 1.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Any
 from config import ConfigError, load_access
 from dbaccess.errors import AccessError
 from dbaccess.roles import AccessLevel, RoleSet
+from devtools.document_store import FerretProcess, LocalDocumentError, apply_indexes
 from devtools.dynamodb_local import (
     DUMMY_ACCESS_KEY,
     DUMMY_SECRET_KEY,
@@ -52,11 +58,13 @@ from devtools.dynamodb_local import (
     load_template,
     table_from_template,
 )
+from devtools.gotools import FERRETDB, GoToolUnavailableError, ensure
 from devtools.postgres import PersistentCluster, PostgresUnavailableError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG_PORT = 54329
 DEFAULT_DYNAMODB_PORT = 48000
+DEFAULT_MONGODB_PORT = 47017
 TABLE_NAME_VARIABLE = "APPDATA_TABLE_NAME"  # appdata.dynamo.AppDataRepository.from_env reads it
 # What the template is synthesized from: newer than the template means synthesize again.
 TEMPLATE_SOURCES = ("cdk.json", "app.py", "config", "data_constructs", "stacks", "appdata/keys.py")
@@ -80,6 +88,7 @@ class Settings:
     template: Path | None
     pg_bindir: Path | None
     cdk: Path
+    mongodb_port: int = DEFAULT_MONGODB_PORT
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -110,6 +119,7 @@ class Settings:
             template=path("LOCAL_TEMPLATE", None),
             pg_bindir=path("LOCAL_PG_BINDIR", None),
             cdk=cdk,
+            mongodb_port=port("LOCAL_MONGODB_PORT", DEFAULT_MONGODB_PORT),
         )
 
     @property
@@ -119,6 +129,10 @@ class Settings:
     @property
     def moto(self) -> MotoProcess:
         return MotoProcess(self.local_dir / "dynamodb", self.dynamodb_port)
+
+    @property
+    def ferretdb(self) -> FerretProcess:
+        return FerretProcess(self.local_dir / "documents", self.mongodb_port)
 
     @property
     def template_path(self) -> Path:
@@ -310,12 +324,34 @@ def cmd_up(settings: Settings, say: Callable[[str], None]) -> int:
             region=region,
             user=application_user(roles),
         )
+        mongodb_url = _document_store(settings, database, say)
+        if mongodb_url is not None:
+            values["MONGODB_URL"] = mongodb_url
         write_env_file(settings.env_file, values)
     say("")
     say(f"Connection settings (written to {_rel(settings.env_file, settings.root)}):")
     for k, v in values.items():
         say(f"  {k}={v}")
     return EXIT_OK
+
+
+def _document_store(settings: Settings, database: str, say: Callable[[str], None]) -> str | None:
+    """FerretDB with the declared indexes; without Go, left out with one line (None)."""
+    try:
+        ensure(FERRETDB)  # built once (a few minutes the first time)
+    except GoToolUnavailableError as error:
+        say(f"Documents (FerretDB): left out, no MONGODB_URL: {error}")
+        return None
+    ferretdb = settings.ferretdb
+    pid, started = ferretdb.start()
+    say(
+        f"Documents (FerretDB): {'started' if started else 'already running'} on"
+        f" {ferretdb.host}:{ferretdb.port} (pid {pid}, SQLite data"
+        f" {_rel(ferretdb.data, settings.root)}, log {_rel(ferretdb.logfile, settings.root)})"
+    )
+    url = ferretdb.url(database)
+    say(f"  database {database}: {apply_indexes(url)}")
+    return url
 
 
 def _migrate(url: str, directory: Path) -> str:
@@ -346,6 +382,8 @@ def cmd_down(settings: Settings, say: Callable[[str], None]) -> int:
         say(f"nothing to stop: {settings.local_dir} does not exist")
         return EXIT_OK
     with _locked(settings):
+        ferretdb_stopped = settings.ferretdb.stop()
+        say(f"Documents (FerretDB): {'stopped' if ferretdb_stopped else 'was not running'}")
         moto_stopped = settings.moto.stop()
         say(f"DynamoDB (moto): {'stopped' if moto_stopped else 'was not running'}")
         pg_stopped = settings.cluster.stop()
@@ -373,6 +411,11 @@ def cmd_status(settings: Settings, say: Callable[[str], None]) -> int:
         say(f"DynamoDB (moto): running on 127.0.0.1:{moto.port} (pid {moto.pid})")
     else:
         say("DynamoDB (moto): stopped")
+    documents = settings.ferretdb.status()
+    if documents.running:
+        say(f"Documents (FerretDB): running on 127.0.0.1:{documents.port} (pid {documents.pid})")
+    else:
+        say("Documents (FerretDB): stopped")
     if settings.env_file.is_file():
         say(f"settings: {settings.env_file}")
     return EXIT_OK if pg.running and moto.running else EXIT_STOPPED
@@ -399,7 +442,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](Settings.from_env(), say)
-    except (LocalError, LocalDynamoError, PostgresUnavailableError, AccessError) as error:
+    except (
+        LocalError,
+        LocalDynamoError,
+        LocalDocumentError,
+        PostgresUnavailableError,
+        AccessError,
+    ) as error:
         message = str(error)
     except ConfigError as error:
         message = f"invalid configuration: {error}"
@@ -416,7 +465,7 @@ def _library_error(error: Exception) -> str:
     if isinstance(error, MigrationError):
         return f"migrations: {error}"
     module = type(error).__module__.split(".")[0]
-    if module in ("psycopg", "botocore", "boto3"):
+    if module in ("psycopg", "botocore", "boto3", "pymongo"):
         return f"{type(error).__name__}: {error}"
     if isinstance(error, OSError):
         return f"{error.strerror or error}: {error.filename or ''}"

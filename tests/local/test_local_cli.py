@@ -23,7 +23,9 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
+from pymongo import MongoClient
 
+from appdata.mongo import Users
 from devtools.local import ROOT, LocalError, Settings, ensure_template
 from devtools.postgres import port_is_free, process_alive
 from tests.fixtures.synth import Synthesized
@@ -42,6 +44,7 @@ class Local:
     env: dict[str, str]
     pg_port: int
     dynamodb_port: int
+    mongodb_port: int
 
     @property
     def local_dir(self) -> Path:
@@ -58,10 +61,11 @@ class Local:
             check=False,
         )
 
-    def pids(self) -> tuple[int, int]:
+    def pids(self) -> tuple[int, int, int]:
         pg = int((self.local_dir / "postgres/data/postmaster.pid").read_text().split()[0])
         moto = int(json.loads((self.local_dir / "dynamodb/moto.pid").read_text())["pid"])
-        return pg, moto
+        ferret = int(json.loads((self.local_dir / "documents/ferretdb.pid").read_text())["pid"])
+        return pg, moto, ferret
 
     def dotenv(self) -> dict[str, str]:
         lines = (self.base / ".env").read_text().splitlines()
@@ -69,13 +73,13 @@ class Local:
 
 
 @pytest.fixture
-def local(synthesized: Synthesized) -> Iterator[Local]:
+def local(synthesized: Synthesized, ferretdb_binary: Path) -> Iterator[Local]:
     # Not tmp_path: the postgres OS user must reach the directory, and pytest's is 0700.
     base = Path(tempfile.mkdtemp(prefix="devtools-local-"))
     base.chmod(0o755)
     template = base / "template.json"
     template.write_text(json.dumps(synthesized.raw["dev"]))
-    pg_port, dynamodb_port = _free_port(), _free_port()
+    pg_port, dynamodb_port, mongodb_port = _free_port(), _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCAL_"))}
     env.update(
         LOCAL_DIR=str(base / "local"),
@@ -83,8 +87,9 @@ def local(synthesized: Synthesized) -> Iterator[Local]:
         LOCAL_TEMPLATE=str(template),
         LOCAL_PG_PORT=str(pg_port),
         LOCAL_DYNAMODB_PORT=str(dynamodb_port),
+        LOCAL_MONGODB_PORT=str(mongodb_port),
     )
-    handle = Local(base, env, pg_port, dynamodb_port)
+    handle = Local(base, env, pg_port, dynamodb_port, mongodb_port)
     try:
         yield handle
     finally:
@@ -109,7 +114,10 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     assert "migrations applied: 1, 2, 3, 4" in first.stdout
     assert "roles: app_rw: created; app_ro: created (trust authentication" in first.stdout
     assert "table app-data-dev: created" in first.stdout
+    assert f"Documents (FerretDB): started on 127.0.0.1:{local.mongodb_port}" in first.stdout
+    assert "database app: indexes created: email_1, cognito_id_1, created_at_-1" in first.stdout
     values = local.dotenv()
+    assert values["MONGODB_URL"] == f"mongodb://127.0.0.1:{local.mongodb_port}/app"
     assert values["DATABASE_URL"] == f"postgresql://app_rw@127.0.0.1:{local.pg_port}/app"
     owner = values["MIGRATIONS_DATABASE_URL"]
     assert owner == f"postgresql://postgres@127.0.0.1:{local.pg_port}/app"
@@ -129,6 +137,9 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     dynamodb.put_item(
         TableName="app-data-dev", Item={"PK": {"S": "USER#1"}, "SK": {"S": "PROFILE"}}
     )
+    documents = MongoClient(values["MONGODB_URL"], serverSelectionTimeoutMS=5000)
+    Users(documents.get_default_database()).create(email="kept@example.com", name="Kept")
+    documents.close()
 
     second = local.run("up")
     assert second.returncode == 0, second.stderr
@@ -137,6 +148,8 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     assert "migrations: up to date (version 4)" in second.stdout
     assert "roles: app_rw: unchanged; app_ro: unchanged" in second.stdout
     assert "table app-data-dev: exists, schema matches" in second.stdout
+    assert "Documents (FerretDB): already running" in second.stdout
+    assert "database app: indexes: as declared" in second.stdout
     assert local.pids() == pids
     assert local.dotenv() == values
     with psycopg.connect(values["DATABASE_URL"]) as conn:
@@ -151,11 +164,14 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     down = local.run("down")
     assert down.returncode == 0, down.stderr
     assert "DynamoDB (moto): stopped" in down.stdout and "PostgreSQL: stopped" in down.stdout
+    assert "Documents (FerretDB): stopped" in down.stdout
     assert not any(process_alive(pid) for pid in pids)
     assert _no_process_mentions(str(local.local_dir)) and _no_process_mentions(
         f"-p {local.dynamodb_port}"
     )
+    assert _no_process_mentions(f"127.0.0.1:{local.mongodb_port}")
     assert port_is_free(local.pg_port) and port_is_free(local.dynamodb_port)
+    assert port_is_free(local.mongodb_port)
     assert local.run("status").returncode == 3
     again = local.run("down")
     assert again.returncode == 0 and "was not running" in again.stdout
@@ -166,6 +182,10 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     assert "PostgreSQL: started" in third.stdout and "table app-data-dev: created" in third.stdout
     with psycopg.connect(values["DATABASE_URL"]) as conn:
         assert conn.execute("SELECT name FROM users").fetchall() == [("Kept",)]
+    # and so do the documents (SQLite files in the directory)
+    documents = MongoClient(values["MONGODB_URL"], serverSelectionTimeoutMS=5000)
+    assert Users(documents.get_default_database()).get_by_email("kept@example.com").name == "Kept"
+    documents.close()
 
     reset = local.run("reset")
     assert reset.returncode == 0, reset.stderr
@@ -212,6 +232,15 @@ def test_port_in_use_is_one_clear_line(local: Local) -> None:
     assert (
         f"port {local.dynamodb_port} on 127.0.0.1 is in use" in line
         and "LOCAL_DYNAMODB_PORT" in line
+    )
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", local.mongodb_port))
+        squatter.listen()
+        line = _one_error_line(local.run("up"))
+    assert (
+        f"port {local.mongodb_port} on 127.0.0.1 is in use" in line
+        and "LOCAL_MONGODB_PORT" in line
     )
 
 
