@@ -29,6 +29,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from appdata.paging import UserPage
 from documents.collections import USERS
 
 MAX_PAGE_SIZE = 100
@@ -55,18 +56,6 @@ class MongoUser:
     cognito_id: str | None
     created_at: datetime
     updated_at: datetime
-
-
-@dataclass(frozen=True)
-class MongoUserPage:
-    users: list[MongoUser]
-    total: int
-    limit: int
-    offset: int
-
-    @property
-    def has_more(self) -> bool:
-        return self.offset + len(self.users) < self.total
 
 
 def _utc_now() -> datetime:
@@ -123,7 +112,7 @@ class Users:
             raise UserNotFoundError(f"no user with email {email!r}")
         return _user(found)
 
-    def list(self, *, limit: int = 20, offset: int = 0) -> MongoUserPage:
+    def list(self, *, limit: int = 20, offset: int = 0) -> UserPage[MongoUser]:
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValueError(f"limit must be within 1..{MAX_PAGE_SIZE}, got {limit}")
         if offset < 0:
@@ -135,7 +124,7 @@ class Users:
             .limit(limit)
         )
         users = [_user(document) for document in cursor]
-        return MongoUserPage(users, self._users.count_documents({}), limit, offset)
+        return UserPage(users, self._users.count_documents({}), limit, offset)
 
     def update(
         self,

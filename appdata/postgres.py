@@ -24,6 +24,8 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
+from appdata.paging import UserPage
+
 MAX_PAGE_SIZE = 100
 
 _USER_COLUMNS = (
@@ -57,19 +59,6 @@ class Post:
 class PostWithAuthor:
     post: Post
     author: User
-
-
-@dataclass(frozen=True)
-class UserPage:
-    users: list[User]
-    total: int
-    """Live (not soft-deleted) users in all pages."""
-    limit: int
-    offset: int
-
-    @property
-    def has_more(self) -> bool:
-        return self.offset + len(self.users) < self.total
 
 
 def _user(row: dict[str, Any], prefix: str = "") -> User:
@@ -125,7 +114,9 @@ POSTS_BY_AUTHOR_EMAIL_SQL = f"""
 """
 
 
-def list_users(conn: psycopg.Connection[Any], *, limit: int = 20, offset: int = 0) -> UserPage:
+def list_users(
+    conn: psycopg.Connection[Any], *, limit: int = 20, offset: int = 0
+) -> UserPage[User]:
     """One page of live users, newest first, and how many there are in total.
 
     The count and the page are read in one transaction; the page itself walks
