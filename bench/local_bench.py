@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Local data layer benchmark: ``python -m devtools.local up`` cold and warm, and the
-access-pattern suite (``pytest tests/appdata``).
+access-pattern suites (``pytest tests/appdata``, and the document patterns).
 
 * cold: after ``reset`` (no data directory, nothing running), dependencies installed
-  and the template already synthesized: initdb, start PostgreSQL, create the
-  database, apply the migrations, start moto, create the table.
+  (FerretDB built: its first build is reported apart, in the README), the template
+  already synthesized: initdb, start PostgreSQL, create the database, apply the
+  migrations, start moto, create the table, start FerretDB, create its indexes.
 * warm: ``up`` again with both running (the idempotent path: checks only).
 * suite: the whole ``pytest tests/appdata`` run (wall clock, including the session's
   in-process synth and moto start-up), and the sum of the tests' own call times.
@@ -53,19 +54,22 @@ def _local(env: dict[str, str], command: str) -> float:
     return elapsed
 
 
-def _suite() -> tuple[float, float, int]:
-    """(wall seconds, sum of test call seconds, tests passed) for pytest tests/appdata."""
+DOCUMENT_SUITE = ("tests/documents/test_users.py", "tests/documents/test_indexes.py")
+
+
+def _suite(*paths: str) -> tuple[float, float, int]:
+    """(wall seconds, sum of test call seconds, tests passed) for ``pytest PATHS``."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "junit.xml"
         started = time.perf_counter()
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "tests/appdata", "--durations=0",
+            [sys.executable, "-m", "pytest", *paths, "--durations=0",
              "--durations-min=0", f"--junitxml={report}"],
             cwd=ROOT, capture_output=True, text=True, check=False,
         )  # fmt: skip
         wall = time.perf_counter() - started
         if result.returncode != 0:
-            raise SystemExit(f"pytest tests/appdata failed:\n{result.stdout[-3000:]}")
+            raise SystemExit(f"pytest {' '.join(paths)} failed:\n{result.stdout[-3000:]}")
         suite = ElementTree.parse(report).getroot().find("testsuite")  # noqa: S314 - our own file
         tests = int(suite.get("tests", "0")) if suite is not None else 0
     calls = sum(float(m.group(1)) for m in re.finditer(r"^([\d.]+)s call ", result.stdout, re.M))
@@ -93,6 +97,7 @@ def main() -> int:
         LOCAL_ENV_FILE=str(base / ".env"),
         LOCAL_PG_PORT=str(_free_port()),
         LOCAL_DYNAMODB_PORT=str(_free_port()),
+        LOCAL_MONGODB_PORT=str(_free_port()),
     )
     # The template synthesized (if stale) before timing: the figures exclude synth.
     ensure_template(Settings.from_env(env), print)
@@ -107,7 +112,8 @@ def main() -> int:
     finally:
         _local(env, "reset")
         shutil.rmtree(base, ignore_errors=True)
-    suite = [_suite() for _ in range(args.suite_rounds)]
+    suite = [_suite("tests/appdata") for _ in range(args.suite_rounds)]
+    documents = [_suite(*DOCUMENT_SUITE) for _ in range(args.suite_rounds)]
 
     print(f"make local, cold (after reset):  {_summary(cold)}")
     print(f"make local, warm (already up):   {_summary(warm)}")
@@ -116,6 +122,11 @@ def main() -> int:
     print(
         f"  sum of test call times:        {_summary([s[1] for s in suite])}"
         f"  ({suite[-1][2]} tests)"
+    )
+    print(f"document patterns (FerretDB), wall: {_summary([s[0] for s in documents])}")
+    print(
+        f"  sum of test call times:        {_summary([s[1] for s in documents])}"
+        f"  ({documents[-1][2]} tests)"
     )
     return 0
 

@@ -225,23 +225,15 @@ def test_port_in_use_is_one_clear_line(local: Local) -> None:
     assert "LOCAL_PG_PORT" in line
     assert _no_process_mentions(f"-p {local.dynamodb_port}")  # moto, launched first, is gone
 
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", local.dynamodb_port))
-        squatter.listen()
-        line = _one_error_line(local.run("up"))
-    assert (
-        f"port {local.dynamodb_port} on 127.0.0.1 is in use" in line
-        and "LOCAL_DYNAMODB_PORT" in line
-    )
-
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", local.mongodb_port))
-        squatter.listen()
-        line = _one_error_line(local.run("up"))
-    assert (
-        f"port {local.mongodb_port} on 127.0.0.1 is in use" in line
-        and "LOCAL_MONGODB_PORT" in line
-    )
+    for port, variable in (
+        (local.dynamodb_port, "LOCAL_DYNAMODB_PORT"),
+        (local.mongodb_port, "LOCAL_MONGODB_PORT"),
+    ):
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            line = _one_error_line(local.run("up"))
+        assert f"port {port} on 127.0.0.1 is in use" in line and variable in line
 
 
 def test_missing_postgresql_binaries_is_one_clear_line(local: Local) -> None:
