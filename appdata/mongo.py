@@ -103,7 +103,7 @@ class Users:
         try:
             inserted = self._users.insert_one(document)
         except DuplicateKeyError as exc:
-            raise self._duplicate(email, cognito_id) from exc
+            raise self._duplicate(exc, email, cognito_id) from exc
         return str(inserted.inserted_id)
 
     def get_by_email(self, email: str) -> MongoUser:
@@ -149,14 +149,20 @@ class Users:
         except OperationFailure as exc:
             if not _is_duplicate(exc):
                 raise
-            raise self._duplicate(email or "", None) from exc
+            # email is the only unique field an update can set
+            raise DuplicateUserError("email", email or "") from exc
         if found is None:
             raise UserNotFoundError(f"no user with id {user_id!r}")
         return _user(found)
 
-    def _duplicate(self, email: str, cognito_id: str | None) -> DuplicateUserError:
-        """Which unique field collided: FerretDB's duplicate-key error does not say, so ask."""
-        if self._users.count_documents({"email": email}, limit=1):
+    def _duplicate(
+        self, exc: DuplicateKeyError, email: str, cognito_id: str | None
+    ) -> DuplicateUserError:
+        """Which unique field collided: MongoDB says (keyPattern); FerretDB does not, so ask."""
+        pattern = (exc.details or {}).get("keyPattern") or {}
+        if "email" in pattern or (
+            not pattern and self._users.count_documents({"email": email}, limit=1)
+        ):
             return DuplicateUserError("email", email)
         return DuplicateUserError("cognito_id", cognito_id or "")
 

@@ -12,7 +12,7 @@ U = TypeVar("U")
 class UserPage(Generic[U]):
     users: list[U]
     total: int
-    """Users in all pages (live ones: soft-deleted users are not counted)."""
+    """Users in all pages (PostgreSQL: soft-deleted users are not counted)."""
     limit: int
     offset: int
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from devtools.detached import DetachedServer
-from devtools.gotools import FERRETDB, ensure
+from devtools.gotools import FERRETDB, GoToolUnavailableError, ensure
 
 
 class LocalDocumentError(RuntimeError):
@@ -42,8 +42,12 @@ class FerretProcess(DetachedServer):
 
     def command(self) -> list[str]:
         self.data.mkdir(parents=True, exist_ok=True)
+        try:
+            binary = ensure(FERRETDB)
+        except GoToolUnavailableError as exc:
+            raise LocalDocumentError(str(exc)) from exc
         return [
-            str(ensure(FERRETDB)),
+            str(binary),
             "--listen-addr",
             f"{self.host}:{self.port}",
             "--sqlite-url",
@@ -58,12 +62,19 @@ class FerretProcess(DetachedServer):
 def apply_indexes(url: str) -> str:
     """The declared indexes (documents.collections), as ``ops documents apply`` does."""
     from pymongo import MongoClient  # noqa: PLC0415 - pymongo only when the store runs
+    from pymongo.errors import PyMongoError  # noqa: PLC0415
 
-    from documents.indexes import apply  # noqa: PLC0415
+    from documents.indexes import IndexConflictError, apply  # noqa: PLC0415
 
     client: MongoClient[Any] = MongoClient(url, serverSelectionTimeoutMS=5000)
     try:
         steps = apply(client.get_default_database())
+    except IndexConflictError as exc:
+        raise LocalDocumentError(
+            f"document store: refused, nothing created: {exc} (or make local-reset)"
+        ) from exc
+    except PyMongoError as exc:
+        raise LocalDocumentError(f"document store {url}: {str(exc).splitlines()[0]}") from exc
     finally:
         client.close()
     created = [s.index for s in steps if s.action == "created"]

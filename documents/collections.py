@@ -3,7 +3,8 @@
 The standards declare ``cognito_id`` unique. In MongoDB a unique index stores a
 document without the field under ``null``, so a plain unique index admits one
 user without a Cognito id. The declared index is therefore partial: unique among
-the documents whose ``cognito_id`` is a string. FerretDB 1.24 refuses
+the documents that have a ``cognito_id`` (``$exists``: DocumentDB 5 accepts that in a
+partial index, not ``$type``). FerretDB 1.24 refuses
 ``partialFilterExpression`` (error 238, not implemented) and silently drops
 ``sparse``; its plain unique index, though, admits any number of documents
 without the field (and refuses a second explicit ``null``). So where the server is
@@ -40,9 +41,11 @@ USERS = CollectionSpec(
             "cognito_id_1",
             (("cognito_id", 1),),
             unique=True,
-            partial_filter={"cognito_id": {"$type": "string"}},
+            partial_filter={"cognito_id": {"$exists": True}},
         ),
-        IndexSpec("created_at_-1", (("created_at", -1),)),
+        # The standards' created_at descending, with _id after it: the listing sorts on
+        # both (a stable order for equal timestamps), and the index serves that sort.
+        IndexSpec("created_at_-1__id_-1", (("created_at", -1), ("_id", -1))),
     ),
 )
 COLLECTIONS = (USERS,)

@@ -10,6 +10,7 @@ creates nothing when there is a conflict.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -61,12 +62,31 @@ def wanted(spec: IndexSpec, *, ferretdb: bool) -> dict[str, Any]:
     return options
 
 
+IGNORED_OPTIONS = frozenset({"v", "ns", "name", "key", "background"})
+"""Index metadata that is not an option: every other field (unique, partial, sparse, TTL,
+collation, ...) must be as declared."""
+
+
 def _live(info: dict[str, Any]) -> dict[str, Any]:
-    options: dict[str, Any] = {"key": [[name, int(order)] for name, order in info["key"]]}
-    for option in ("unique", "partialFilterExpression", "sparse"):
-        if info.get(option):
-            options[option] = info[option]
+    options: dict[str, Any] = {
+        # numbers as ints (a server may say 1.0); text, 2dsphere, hashed stay as they are
+        "key": [
+            [name, order if isinstance(order, str) else int(order)] for name, order in info["key"]
+        ]
+    }
+    for option, value in info.items():
+        if option not in IGNORED_OPTIONS and value not in (False, None):
+            options[option] = _plain(value)
     return options
+
+
+def _plain(value: Any) -> Any:
+    """SON and nested documents as plain dicts, so they compare and print as declared."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def plan(
@@ -123,7 +143,9 @@ def _create(db: Database[Any], step: IndexStep) -> IndexStep:
 
 def _shown(options: dict[str, Any]) -> str:
     keys = ", ".join(f"{name}: {order}" for name, order in options["key"])
-    extra = [name for name in ("unique", "sparse") if options.get(name)]
-    if "partialFilterExpression" in options:
-        extra.append(f"partial {options['partialFilterExpression']}")
+    extra = [
+        name if value is True else f"{name} {json.dumps(value, default=str)}"
+        for name, value in options.items()
+        if name != "key"
+    ]
     return "{" + keys + "}" + (f" ({', '.join(extra)})" if extra else "")

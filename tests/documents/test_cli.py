@@ -41,7 +41,7 @@ def test_plan_apply_and_apply_again(
     assert [line.split()[:2] for line in planned.stdout.splitlines()] == [
         ["create", "users.email_1"],
         ["create", "users.cognito_id_1"],
-        ["create", "users.created_at_-1"],
+        ["create", "users.created_at_-1__id_-1"],
     ]
     assert document_db["users"].index_information() == {}  # plan changed nothing
     applied = ops("apply", url=url)

@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from devtools.gotools import FERRETDB
 from documents.collections import USERS
-from documents.indexes import IndexConflictError, apply, plan
+from documents.indexes import IndexConflictError, _live, _step, apply, plan, wanted
 from tests.fixtures.ferretdb import DocumentStore
 
 NOT_IMPLEMENTED = 238
@@ -32,16 +32,16 @@ def test_apply_creates_the_declared_indexes(
     assert [(s.index, s.action) for s in plan(document_db)] == [
         ("email_1", "create"),
         ("cognito_id_1", "create"),
-        ("created_at_-1", "create"),
+        ("created_at_-1__id_-1", "create"),
     ]
     apply(document_db)
     cognito: dict[str, Any] = {"key": [("cognito_id", 1)], "unique": True}
     if not document_store.ferretdb:
-        cognito["partialFilterExpression"] = {"cognito_id": {"$type": "string"}}
+        cognito["partialFilterExpression"] = {"cognito_id": {"$exists": True}}
     assert _listed(document_db) == {
         "email_1": {"key": [("email", 1)], "unique": True},
         "cognito_id_1": cognito,
-        "created_at_-1": {"key": [("created_at", -1)]},
+        "created_at_-1__id_-1": {"key": [("created_at", -1), ("_id", -1)]},
     }
 
 
@@ -68,10 +68,23 @@ def test_an_index_that_differs_is_refused_and_nothing_is_created(
 
 
 def test_the_same_keys_under_another_name_are_refused(document_db: Database[Any]) -> None:
-    document_db[USERS.name].create_index([("created_at", -1)], name="by_created")
+    document_db[USERS.name].create_index([("created_at", -1), ("_id", -1)], name="by_created")
     steps = {s.index: s for s in plan(document_db)}
-    assert steps["created_at_-1"].action == "conflict"
-    assert "indexed already as by_created" in steps["created_at_-1"].detail
+    assert steps["created_at_-1__id_-1"].action == "conflict"
+    assert "indexed already as by_created" in steps["created_at_-1__id_-1"].detail
+
+
+def test_any_other_option_of_a_live_index_is_a_difference() -> None:
+    """A TTL on the created_at index would delete users; a text index must not crash the
+    comparison (servers, like FerretDB, that cannot build these are checked on the info)."""
+    spec = USERS.indexes[2]
+    want = wanted(spec, ferretdb=False)
+    ttl = {"v": 2, "key": [("created_at", -1), ("_id", -1)], "expireAfterSeconds": 3600}
+    step = _step("users", spec, want, {spec.name: _live(ttl)})
+    assert step.action == "conflict"
+    assert "(expireAfterSeconds 3600)" in step.detail
+    text = {"v": 2, "key": [("_fts", "text"), ("_ftsx", 1)], "weights": {"bio": 1}}
+    assert _step("users", spec, want, {"bio_text": _live(text)}).action == "create"
 
 
 def test_users_without_a_cognito_id_do_not_collide(document_db: Database[Any]) -> None:

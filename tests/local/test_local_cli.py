@@ -115,7 +115,9 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     assert "roles: app_rw: created; app_ro: created (trust authentication" in first.stdout
     assert "table app-data-dev: created" in first.stdout
     assert f"Documents (FerretDB): started on 127.0.0.1:{local.mongodb_port}" in first.stdout
-    assert "database app: indexes created: email_1, cognito_id_1, created_at_-1" in first.stdout
+    assert (
+        "database app: indexes created: email_1, cognito_id_1, created_at_-1__id_-1" in first.stdout
+    )
     values = local.dotenv()
     assert values["MONGODB_URL"] == f"mongodb://127.0.0.1:{local.mongodb_port}/app"
     assert values["DATABASE_URL"] == f"postgresql://app_rw@127.0.0.1:{local.pg_port}/app"
