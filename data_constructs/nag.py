@@ -16,17 +16,20 @@ COMPLIANCE_PACKS = ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
 of them (an acknowledgment for a pack that does not run, or lacks the rule, is never used)."""
 
 
-def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
-    """Acknowledge one AwsSolutions finding (e.g. ``AwsSolutions-IAM5[Resource::*]``)."""
+def _require_reason(rule: str, reason: str) -> None:
     if len(reason) < 40:
         raise ValueError(f"nag acknowledgment of {rule} needs a specific reason, got {reason!r}")
+
+
+def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+    """Acknowledge one AwsSolutions finding (e.g. ``AwsSolutions-IAM5[Resource::*]``)."""
+    _require_reason(rule, reason)
     Validations.of(scope).acknowledge(Acknowledgment(id=_PREFIX + rule, reason=reason))
 
 
 def acknowledge_compliance(scope: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge one rule of the compliance packs (e.g. ``LambdaDLQ``) in each of them."""
-    if len(reason) < 40:
-        raise ValueError(f"nag acknowledgment of {rule} needs a specific reason, got {reason!r}")
+    _require_reason(rule, reason)
     for pack in COMPLIANCE_PACKS:
         Validations.of(scope).acknowledge(
             Acknowledgment(id=f"{pack}::{pack}-{rule}", reason=reason)

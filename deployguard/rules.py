@@ -1,11 +1,12 @@
 """The guard's rules: each reads the two templates and returns its findings.
 
-Blocking: a stateful resource removed or replaced, more than one GSI created or
-deleted on a table in one update (CloudFormation refuses the update halfway), a GSI
-whose key schema changes (it is dropped and rebuilt), deletion protection or
-point-in-time recovery switched off, a Retain/Snapshot policy weakened, an Aurora
-major engine version change. Warnings: a replacement the schema calls
-conditional, capacity reduced, the PITR period or a backup retention shortened.
+Blocking: a stateful resource removed or replaced, an Aurora cluster moved to another
+VPC, more than one GSI created or deleted on a table in one update (CloudFormation
+refuses the update halfway), a GSI whose key schema changes (it is dropped and
+rebuilt), deletion protection or point-in-time recovery switched off, a Retain/Snapshot
+policy weakened, a stateful resource's Condition changed, an Aurora major engine
+version change. Warnings: a replacement the schema calls conditional, capacity
+reduced, the PITR period or a backup retention shortened. `RULES` lists them all.
 """
 
 from __future__ import annotations

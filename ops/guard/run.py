@@ -57,12 +57,11 @@ def guard(args: argparse.Namespace, aws: Aws) -> Outcome:
         if args.cdk_out
         else templates.synthesized(args.env)
     )
-    region = project_defaults(args.env)[0] or aws.region
     try:
         report = check(
             old.document,
             new.document,
-            region=region,
+            region=aws.region,  # cdk.json's for ENV: stack_region pinned it
             allow=allowances,
             baseline_source=old.source,
             new_source=new.source,
