@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from config.access import parse_access
+from config.checks import LOG_RETENTION_DAYS, ingress_sources, matches
+from config.document_db import parse_document_db
 from config.errors import ConfigError
 from config.model import (
     AuroraConfig,
@@ -29,9 +31,6 @@ from config.model import (
 from config.monitoring import parse_monitoring
 from config.reader import Section
 
-# CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
-                      1827, 2192, 2557, 2922, 3288, 3653)  # fmt: skip
 ENV_NAME = r"[a-z][a-z0-9]{0,11}"
 REGION = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]"
 ACCOUNT = r"[0-9]{12}"
@@ -39,7 +38,6 @@ TABLE_NAME = r"[A-Za-z0-9_.-]{3,255}"
 ATTRIBUTE = r"[A-Za-z0-9_.-]{1,255}"
 SSM_PREFIX = r"(/[A-Za-z0-9_.-]+)+"
 VPC_ID = r"vpc-[0-9a-f]{8,17}"
-SG_ID = r"sg-[0-9a-f]{8,17}"
 KMS_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+"
 DB_NAME = r"[a-z][a-z0-9_]{0,62}"
 VAULT_ARN = r"arn:aws[a-z-]*:backup:[a-z0-9-]+:[0-9]{12}:backup-vault:[A-Za-z0-9_.-]{2,50}"
@@ -85,6 +83,7 @@ def _environment(name: object, body: object) -> EnvironmentConfig:
         access=parse_access(root.section("access")),
         monitoring=parse_monitoring(root.section("monitoring")),
         migrations=_migrations(root.section("migrations")),
+        document_db=parse_document_db(root),
         tags=root.string_map("tags"),
     )
     root.finish()
@@ -167,6 +166,7 @@ def _aurora(s: Section) -> AuroraConfig:
     if low > high:
         raise s.fail("min_capacity", f"{low:g} is greater than max_capacity {high:g}")
     pause = s.optional_integer("auto_pause_minutes", low=5, high=1440)
+    cidrs, groups = ingress_sources(s)
     if pause is not None and low != 0:
         raise s.fail("auto_pause_minutes", "needs min_capacity 0 (only a cluster at 0 ACU pauses)")
     config = AuroraConfig(
@@ -189,10 +189,8 @@ def _aurora(s: Section) -> AuroraConfig:
         ),
         secret_rotation_days=s.integer("secret_rotation_days", 30, low=1, high=365),
         slow_statement_ms=s.integer("slow_statement_ms", 1000, low=-1, high=3_600_000),
-        ingress_cidrs=s.strings("ingress_cidrs", _is_narrow_cidr, "an IPv4 CIDR narrower than /0"),
-        ingress_security_group_ids=s.strings(
-            "ingress_security_group_ids", _matches(SG_ID), "a security group id (sg-...)"
-        ),
+        ingress_cidrs=cidrs,
+        ingress_security_group_ids=groups,
     )
     s.finish()
     return config
@@ -218,20 +216,8 @@ def _network(s: Section, account: str | None) -> NetworkConfig:
     return config
 
 
-def _matches(pattern: str) -> Callable[[str], bool]:
-    return lambda value: re.fullmatch(pattern, value) is not None
-
-
 def _is_region(value: str) -> bool:
-    return _matches(REGION)(value)
-
-
-def _is_narrow_cidr(value: str) -> bool:
-    try:
-        network = ipaddress.IPv4Network(value)
-    except ValueError:
-        return False
-    return network.prefixlen > 0
+    return matches(REGION)(value)
 
 
 def _is_vpc_cidr(value: str) -> bool:

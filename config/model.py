@@ -76,6 +76,22 @@ class AuroraConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DocumentDbConfig:
+    """The optional Amazon DocumentDB 5.0 cluster (instance-based) for the standards' documents."""
+
+    instance_class: str = "db.r6g.large"
+    instances: int = 2
+    backup_retention_days: int = 7
+    log_retention_days: int = 30
+    profiler_threshold_ms: int = 100
+    deletion_protection: bool = True
+    removal_policy: ClusterRemovalPolicy = ClusterRemovalPolicy.SNAPSHOT
+    secret_rotation_days: int = 30
+    ingress_cidrs: tuple[str, ...] = ()
+    ingress_security_group_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class NetworkConfig:
     """Where the cluster lives: a VPC this stack creates, or an existing one."""
 
@@ -177,6 +193,8 @@ class EnvironmentConfig:
     access: AccessConfig = field(default_factory=AccessConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     migrations: MigrationsConfig = field(default_factory=MigrationsConfig)
+    document_db: DocumentDbConfig | None = None
+    """None: the environment has no DocumentDB cluster (its section is absent)."""
     tags: tuple[tuple[str, str], ...] = ()
 
     @property

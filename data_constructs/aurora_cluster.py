@@ -15,8 +15,9 @@ from constructs import Construct
 
 from config import MASTER_USERNAME, AuroraConfig, ClusterRemovalPolicy
 from data_constructs.nag import acknowledge, acknowledge_compliance
-from data_constructs.postgresql_log import PostgresqlLogEncryption
+from data_constructs.ports import write_literal_ports
 from data_constructs.retention import retention_days
+from data_constructs.service_log import ServiceLogEncryption
 
 # The construct id of CDK's LogRetention singleton function (fixed in aws-cdk-lib).
 _LOG_RETENTION = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
@@ -87,11 +88,7 @@ class AuroraCluster(Construct):
             cloudwatch_logs_exports=["postgresql"],
             cloudwatch_logs_retention=retention_days(config.log_retention_days),
             database_insights_mode=rds.DatabaseInsightsMode.STANDARD,
-            monitoring_interval=(
-                Duration.seconds(enhanced_monitoring_seconds)
-                if enhanced_monitoring_seconds
-                else None
-            ),
+            monitoring_interval=_interval(enhanced_monitoring_seconds),
             enable_performance_insights=True,
             performance_insight_encryption_key=self.key,
             performance_insight_retention=rds.PerformanceInsightRetention.DEFAULT,
@@ -109,13 +106,15 @@ class AuroraCluster(Construct):
         self.secret = credentials
         self._rotate_secret(config, vpc, subnets, secrets_manager_endpoint)
         self._allow_ingress(config)
-        self._literal_ports()
-        PostgresqlLogEncryption(
+        write_literal_ports(self.cluster.connections, POSTGRES_PORT)
+        ServiceLogEncryption(
             self,
             "PostgresqlLog",
-            cluster=self.cluster,
+            log_group="/aws/rds/cluster/{}/postgresql",
+            cluster=self._cfn_cluster(),
+            after=self.cluster.node.find_child("LogRetentionpostgresql"),
             key=log_key,
-            log_retention_days=config.log_retention_days,
+            call_log_days=config.log_retention_days,
         )
         self._acknowledge_log_retention()
         self._acknowledge_monitoring_role()
@@ -136,7 +135,7 @@ class AuroraCluster(Construct):
             )
             acknowledge(self.cluster, "AwsSolutions-RDS10", reason)
             acknowledge_compliance(
-                self.cluster.node.default_child or self.cluster,
+                self._cfn_cluster(),
                 "RDSInstanceDeletionProtectionEnabled",
                 reason,
             )
@@ -176,7 +175,7 @@ class AuroraCluster(Construct):
         )
 
     def _allow_ingress(self, config: AuroraConfig) -> None:
-        """Rules from configured sources; `_literal_ports` then writes their port as a number
+        """Rules from configured sources; `write_literal_ports` then writes their port as a number
         (through the default port they stay separate rule resources, as deployed)."""
         for cidr in config.ingress_cidrs:
             self.cluster.connections.allow_default_port_from(
@@ -187,15 +186,10 @@ class AuroraCluster(Construct):
                 ec2.Peer.security_group_id(group_id), f"PostgreSQL from {group_id} (configuration)"
             )
 
-    def _literal_ports(self) -> None:
-        """The cluster's ingress rules (the rotation Lambda's, CDK's, and the configured ones)
-        name the port as the cluster's Endpoint.Port attribute: write the number instead.
-        The logical IDs stay, and so does the value CloudFormation resolves."""
-        for group in self.cluster.connections.security_groups:
-            for child in group.node.children:
-                if isinstance(child, ec2.CfnSecurityGroupIngress):
-                    child.from_port = POSTGRES_PORT
-                    child.to_port = POSTGRES_PORT
+    def _cfn_cluster(self) -> rds.CfnDBCluster:
+        child = self.cluster.node.default_child
+        assert isinstance(child, rds.CfnDBCluster)
+        return child
 
     def _instances(self) -> list[rds.CfnDBInstance]:
         return [c for c in self.cluster.node.find_all() if isinstance(c, rds.CfnDBInstance)]

@@ -1,8 +1,10 @@
-"""DatabaseBackups: AWS Backup for the AppData table and the Aurora cluster.
+"""DatabaseBackups: AWS Backup for the AppData table, the Aurora cluster and DocumentDB.
 
 - One vault, encrypted with its own customer-managed key, optionally locked.
 - A scheduled plan (daily, weekly, monthly recovery points) selecting exactly
-  the table and the cluster by ARN, never by a tag anything could carry.
+  the table, the cluster and the DocumentDB cluster when there is one, by ARN,
+  never by a tag anything could carry. AWS Backup has no continuous backup for
+  DocumentDB: its point-in-time restore is the cluster's own backup retention.
 - A continuous plan for the cluster only: point-in-time restore through AWS
   Backup. DynamoDB has no continuous backup in AWS Backup; its PITR is the
   table's own setting (AppDataTable).
@@ -61,6 +63,7 @@ class DatabaseBackups(Construct):
         name_prefix: str,
         table: dynamodb.TableV2,
         cluster: rds.DatabaseCluster,
+        document_db_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
@@ -92,11 +95,12 @@ class DatabaseBackups(Construct):
                 )
             ],
         )
-        self._select(self.plan, "Selection", [table.table_arn], cluster)
+        documents = [document_db_arn] if document_db_arn else []
+        self._select(self.plan, "Selection", [table.table_arn, *documents], cluster)
         self._select(self.continuous_plan, "ContinuousSelection", [], cluster)
         self.topic = self._alerts(config)
         if config.restore_testing:
-            self._restore_testing(name_prefix, table, cluster)
+            self._restore_testing(name_prefix, table, cluster, document_db_arn)
 
     def _role(self) -> iam.Role:
         role = iam.Role(
@@ -191,7 +195,11 @@ class DatabaseBackups(Construct):
         return topic
 
     def _restore_testing(
-        self, name_prefix: str, table: dynamodb.TableV2, cluster: rds.DatabaseCluster
+        self,
+        name_prefix: str,
+        table: dynamodb.TableV2,
+        cluster: rds.DatabaseCluster,
+        document_db_arn: str | None,
     ) -> None:
         """Weekly restores of the newest recovery points, validated then deleted by AWS Backup."""
         plan_name = f"{name_prefix}_restore_testing"
@@ -208,7 +216,10 @@ class DatabaseBackups(Construct):
                 selection_window_days=7,
             ),
         )
-        for resource_type, arn in (("DynamoDB", table.table_arn), ("Aurora", cluster.cluster_arn)):
+        protected = [("DynamoDB", table.table_arn), ("Aurora", cluster.cluster_arn)]
+        if document_db_arn:
+            protected.append(("DocumentDB", document_db_arn))
+        for resource_type, arn in protected:
             selection = backup.CfnRestoreTestingSelection(
                 self,
                 f"{resource_type}RestoreTest",

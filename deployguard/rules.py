@@ -167,9 +167,12 @@ def _where(region: str) -> str:
     return f"replica {region}: " if region else ""
 
 
+_CLUSTERS = ("AWS::RDS::DBCluster", "AWS::DocDB::DBCluster")
+"""Aurora and DocumentDB clusters: the same engine-version, retention and subnet rules."""
 _PROTECTION = {
     "AWS::RDS::DBCluster": "DeletionProtection",
     "AWS::RDS::DBInstance": "DeletionProtection",
+    "AWS::DocDB::DBCluster": "DeletionProtection",
     "AWS::DynamoDB::Table": "DeletionProtectionEnabled",
     "AWS::DynamoDB::GlobalTable": "DeletionProtectionEnabled",
 }
@@ -206,7 +209,7 @@ def policies(ctx: Context) -> list[Finding]:
 
 def engine_major_version(ctx: Context) -> list[Finding]:
     found = []
-    for before, after in ctx.pairs("AWS::RDS::DBCluster", "AWS::RDS::DBInstance"):
+    for before, after in ctx.pairs(*_CLUSTERS, "AWS::RDS::DBInstance"):
         was = before.properties.get("EngineVersion")
         now = after.properties.get("EngineVersion")
         if isinstance(was, str) and isinstance(now, str) and _major(was) != _major(now):
@@ -333,7 +336,7 @@ def _smallest(values: list[object]) -> float | None:
 
 def backup_retention(ctx: Context) -> list[Finding]:
     found = []
-    for before, after in ctx.pairs("AWS::RDS::DBCluster"):
+    for before, after in ctx.pairs(*_CLUSTERS):
         found += _lowered(
             after,
             "backup-retention-shortened",
@@ -373,9 +376,10 @@ def _plan_retentions(resource: Resource) -> dict[str, float]:
 
 def cluster_network(ctx: Context) -> list[Finding]:
     """An Aurora cluster cannot move to another VPC in place: its subnet group keeping none of
-    today's subnets (other IDs, or the same Refs to subnets that are replaced) means a new VPC."""
+    today's subnets (other IDs, or the same Refs to subnets that are replaced) means a new VPC.
+    The same holds for a DocumentDB cluster."""
     found = []
-    for before, after in ctx.pairs("AWS::RDS::DBCluster"):
+    for before, after in ctx.pairs(*_CLUSTERS):
         group = after.properties.get("DBSubnetGroupName")
         name = group.get("Ref") if isinstance(group, Mapping) else None
         if not before.stateful or not isinstance(name, str):
@@ -393,7 +397,7 @@ def cluster_network(ctx: Context) -> list[Finding]:
         if old_ids and _items(now) and not kept:
             detail = (
                 f"subnet group {name}: {shown(was)} -> {shown(now)}, no subnet kept: "
-                "an Aurora cluster cannot move to another VPC in place"
+                "a database cluster cannot move to another VPC in place"
             )
             found.append(_finding("vpc-changed", BLOCK, after, "DBSubnetGroupName", detail))
     return found

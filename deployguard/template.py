@@ -12,6 +12,8 @@ STATEFUL_TYPES = frozenset(
         "AWS::DynamoDB::GlobalTable",
         "AWS::RDS::DBCluster",
         "AWS::RDS::DBInstance",
+        "AWS::DocDB::DBCluster",
+        "AWS::DocDB::DBInstance",
         "AWS::KMS::Key",
         "AWS::SecretsManager::Secret",
         "AWS::Backup::BackupVault",

@@ -12,6 +12,7 @@ from data_constructs.app_data_table import AppDataTable
 from data_constructs.application_access import ApplicationAccess
 from data_constructs.aurora_cluster import AuroraCluster
 from data_constructs.backups import DatabaseBackups
+from data_constructs.document_db_cluster import DOCUMENTDB_PORT, DocumentDbCluster
 from data_constructs.log_encryption import LogEncryptionKey
 from data_constructs.migration_runner import MigrationRunner
 from data_constructs.monitoring import DatabaseMonitoring, MonitoredResources
@@ -27,6 +28,7 @@ class DatabaseStack(Stack):
     log_key: LogEncryptionKey
     network: DatabaseNetwork
     aurora: AuroraCluster
+    document_db: DocumentDbCluster | None
     migrations: MigrationRunner
     backups: DatabaseBackups
     access: ApplicationAccess
@@ -68,6 +70,19 @@ class DatabaseStack(Stack):
             timing=config.migrations,
             log_key=self.log_key.key,
         )
+        self.document_db = (
+            DocumentDbCluster(
+                self,
+                "DocumentDb",
+                config=config.document_db,
+                vpc=self.network.vpc,
+                subnets=self.network.subnets,
+                secrets_manager_endpoint=self.network.secrets_manager_endpoint,
+                log_key=self.log_key.key,
+            )
+            if config.document_db
+            else None
+        )
         self.access = ApplicationAccess(
             self,
             "Access",
@@ -83,6 +98,7 @@ class DatabaseStack(Stack):
             name_prefix=f"appdata_{config.name}",
             table=self.table.table,
             cluster=self.aurora.cluster,
+            document_db_arn=self.document_db.cluster_arn if self.document_db else None,
         )
         self.monitoring = self._monitoring(config)
         for key, value in config.tags:
@@ -90,6 +106,8 @@ class DatabaseStack(Stack):
         Tags.of(self).add("environment", config.name)
         self._publish_all(config.ssm_prefix, database_name=config.aurora.database_name)
         self._publish_access(config.ssm_prefix, config.access.roles)
+        if self.document_db:
+            self._publish_document_db(config.ssm_prefix, self.document_db)
 
     def _monitoring(self, config: EnvironmentConfig) -> DatabaseMonitoring:
         instances = self.aurora.cluster.instance_identifiers
@@ -156,6 +174,23 @@ class DatabaseStack(Stack):
             self._publish(
                 prefix, f"{role.pascal_name}DatabaseUser", f"{where}/database-user", role.name
             )
+
+    def _publish_document_db(self, prefix: str, documents: DocumentDbCluster) -> None:
+        """Where a service finds the DocumentDB cluster, and what ``ops backup`` needs."""
+        cluster = documents.cluster
+        for output_id, parameter, value in (
+            ("DocumentDbClusterIdentifier", "document-db/cluster-id", cluster.cluster_identifier),
+            ("DocumentDbClusterArn", "document-db/cluster-arn", documents.cluster_arn),
+            ("DocumentDbEndpoint", "document-db/endpoint", cluster.cluster_endpoint.hostname),
+            (
+                "DocumentDbReaderEndpoint",
+                "document-db/reader-endpoint",
+                cluster.cluster_read_endpoint.hostname,
+            ),
+            ("DocumentDbPort", "document-db/port", str(DOCUMENTDB_PORT)),
+            ("DocumentDbSecretArn", "document-db/secret-arn", documents.secret.secret_arn),
+        ):
+            self._publish(prefix, output_id, parameter, value)
 
     def _publish(self, prefix: str, output_id: str, parameter: str, value: str) -> None:
         """A CloudFormation output for humans and an SSM parameter for tools (the ops CLI)."""

@@ -157,3 +157,29 @@ def test_local_secondary_indexes_and_master_username_replace() -> None:
                                     "Properties": {"MasterUsername": user}}}}  # fmt: skip
 
     assert {f[2] for f in _findings(cluster("postgres"), cluster("admin"))} == {"replaced"}
+
+
+def _document_db(**properties: Any) -> dict[str, Any]:
+    """A DocumentDB cluster as the DocumentDbCluster construct writes it (no removal policy
+    here: the type alone makes it stateful)."""
+    return {"Resources": {"D": {"Type": "AWS::DocDB::DBCluster", "Properties": properties}}}
+
+
+def test_document_db_removed_or_unprotected_blocks() -> None:
+    old = _document_db(DeletionProtection=True, BackupRetentionPeriod=7, EngineVersion="5.0.0")
+    assert {f[2] for f in _findings(old, {"Resources": {}})} == {"removed"}
+    weaker = _document_db(DeletionProtection=False, BackupRetentionPeriod=3, EngineVersion="5.0.0")
+    assert _findings(old, weaker) == {
+        ("D", "DeletionProtection", "deletion-protection-off", Severity.BLOCK),
+        ("D", "BackupRetentionPeriod", "backup-retention-shortened", Severity.WARN),
+    }
+
+
+def test_document_db_major_version_and_create_only_changes_block() -> None:
+    old = _document_db(EngineVersion="4.0.0", MasterUsername="docdbadmin")
+    assert {f[2] for f in _findings(old, _document_db(EngineVersion="5.0.0",
+                                                      MasterUsername="docdbadmin"))} == {
+        "engine-major-version"
+    }  # fmt: skip
+    assert {f[2] for f in _findings(old, _document_db(EngineVersion="4.0.0",
+                                                      MasterUsername="other"))} == {"replaced"}  # fmt: skip

@@ -75,3 +75,10 @@ def test_every_stateful_resource_has_an_explicit_removal_policy(
         body = resources[logical_id]
         assert body.get("DeletionPolicy") in {"Retain", "Snapshot"}, logical_id
         assert body.get("UpdateReplacePolicy") in {"Retain", "Snapshot"}, logical_id
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_committed_environments_have_no_document_db(synthesized: Synthesized, env: str) -> None:
+    """DocumentDB is off unless an environment's configuration has a document_db section."""
+    types = {body["Type"] for body in synthesized.raw[env]["Resources"].values()}
+    assert not {t for t in types if t.startswith("AWS::DocDB::")}

@@ -1,8 +1,9 @@
-"""PostgresqlLogEncryption: the log key on Aurora's own PostgreSQL log group.
+"""ServiceLogEncryption: the log key on a log group a database service creates itself.
 
-RDS creates ``/aws/rds/cluster/<id>/postgresql`` itself (CDK's LogRetention
-resource creates it first when it does not exist yet, to set the retention), so
-CloudFormation cannot own it with a KmsKeyId. An SDK call associates the key
+RDS creates ``/aws/rds/cluster/<id>/postgresql``, DocumentDB
+``/aws/docdb/<id>/audit`` and ``.../profiler`` (CDK's LogRetention resource
+creates each first when it does not exist yet, to set the retention), so
+CloudFormation cannot own them with a KmsKeyId. An SDK call associates the key
 instead, after the retention resource: the same on a new cluster and on one
 deployed before, whose group already exists. Events written before the
 association stay as they were.
@@ -10,13 +11,12 @@ association stay as they were.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack, Token
+from aws_cdk import ArnFormat, CfnResource, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_rds as rds
 from aws_cdk import custom_resources as cr
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from data_constructs.nag import acknowledge, acknowledge_compliance
 from data_constructs.retention import retention_days
@@ -25,14 +25,14 @@ from data_constructs.retention import retention_days
 _SDK_CALLS = "AWS679f53fac002430cb0da5b7982bd2287"
 
 
-def _cfn(cluster: rds.DatabaseCluster) -> rds.CfnDBCluster:
-    child = cluster.node.default_child
-    assert isinstance(child, rds.CfnDBCluster)
-    return child
+class ServiceLogEncryption(Construct):
+    """Exposes the association (an AwsCustomResource), which runs after the log group exists.
 
-
-class PostgresqlLogEncryption(Construct):
-    """Exposes the association (an AwsCustomResource), which runs after the log group exists."""
+    ``log_group`` names the group with ``{}`` where the cluster's Ref goes, e.g.
+    ``/aws/rds/cluster/{}/postgresql``. AwsCustomResource's function is one per
+    stack and logs to the group of the first association made (``call_log_days``
+    given there, None for the others).
+    """
 
     association: cr.AwsCustomResource
 
@@ -41,13 +41,15 @@ class PostgresqlLogEncryption(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: rds.DatabaseCluster,
+        log_group: str,
+        cluster: CfnResource,
+        after: IConstruct,
         key: kms.IKey,
-        log_retention_days: int,
+        call_log_days: int | None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        name = f"/aws/rds/cluster/{cluster.cluster_identifier}/postgresql"
+        name = log_group.format(cluster.ref)
         call = cr.AwsSdkCall(
             service="CloudWatchLogs",
             action="associateKmsKey",
@@ -91,31 +93,35 @@ class PostgresqlLogEncryption(Construct):
                 ]
             ),
             install_latest_aws_sdk=False,
-            log_group=logs.LogGroup(
-                self,
-                "CallLogs",
-                retention=retention_days(log_retention_days),
-                encryption_key=key,
-                removal_policy=RemovalPolicy.DESTROY,
+            log_group=(
+                logs.LogGroup(
+                    self,
+                    "CallLogs",
+                    retention=retention_days(call_log_days),
+                    encryption_key=key,
+                    removal_policy=RemovalPolicy.DESTROY,
+                )
+                if call_log_days is not None
+                else None
             ),
         )
-        self.association.node.add_dependency(cluster.node.find_child("LogRetentionpostgresql"))
-        cluster_id = stack.get_logical_id(_cfn(cluster))
+        self.association.node.add_dependency(after)
+        cluster_id = stack.get_logical_id(cluster)
         account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
         partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
         acknowledge(
             self.association.node.find_child("CustomResourcePolicy"),
             f"AwsSolutions-IAM5[Resource::arn:{partition}:logs:{stack.region}:{account}:log-group:"
-            f"/aws/rds/cluster/<{cluster_id}>/postgresql:*]",
+            f"{log_group.format(f'<{cluster_id}>')}:*]",
             "IAM matches logs:AssociateKmsKey against a log group's ARN with its ':*' suffix; "
-            "this is the one PostgreSQL log group of this cluster, not a pattern of groups.",
+            f"this is the one log group {log_group.format('<cluster>')}, not a pattern of groups.",
         )
         acknowledge_compliance(
             self.association.node.find_child("CustomResourcePolicy"),
             "IAMNoInlinePolicy",
-            "The key association's own policy: logs:AssociateKmsKey on this cluster's "
-            "PostgreSQL log group and the log key through CloudWatch Logs only, inline on the "
-            "singleton role that makes the call.",
+            f"The key association's own policy: logs:AssociateKmsKey on {log_group.format('<id>')} "
+            "and the log key through CloudWatch Logs only, inline on the singleton role that "
+            "makes the call.",
         )
         self._acknowledge_function(stack)
 

@@ -1,0 +1,43 @@
+"""The ``document_db`` section: present means an Amazon DocumentDB cluster, with defaults.
+
+DocumentDB 5.0 runs on provisioned instances of the memory-optimized (r5, r6g,
+r6gd, r7g, r8g) and burstable (t3, t4g medium) classes; a misspelt class would
+otherwise surface only at deploy time, as a CloudFormation failure.
+"""
+
+from __future__ import annotations
+
+from config.checks import LOG_RETENTION_DAYS, ingress_sources
+from config.model import ClusterRemovalPolicy, DocumentDbConfig
+from config.reader import Section
+
+INSTANCE_CLASS = r"db\.((r5|r6g|r6gd|r7g|r8g)\.(large|[1-9][0-9]?xlarge)|(t3|t4g)\.medium)"
+
+
+def parse_document_db(environment: Section) -> DocumentDbConfig | None:
+    """The environment's ``document_db`` section, or None when it has none."""
+    if not environment.has("document_db"):
+        return None
+    s = environment.section("document_db")
+    cidrs, groups = ingress_sources(s)
+    config = DocumentDbConfig(
+        instance_class=s.string(
+            "instance_class",
+            pattern=INSTANCE_CLASS,
+            hint="a DocumentDB 5.0 instance class such as db.r6g.large or db.t4g.medium",
+            default="db.r6g.large",
+        ),
+        instances=s.integer("instances", 2, low=1, high=16),
+        backup_retention_days=s.integer("backup_retention_days", 7, low=1, high=35),
+        log_retention_days=s.one_of_ints("log_retention_days", 30, LOG_RETENTION_DAYS),
+        profiler_threshold_ms=s.integer("profiler_threshold_ms", 100, low=50, high=2_147_483_646),
+        deletion_protection=s.boolean("deletion_protection", True),
+        removal_policy=s.choice(
+            "removal_policy", ClusterRemovalPolicy, ClusterRemovalPolicy.SNAPSHOT
+        ),
+        secret_rotation_days=s.integer("secret_rotation_days", 30, low=1, high=365),
+        ingress_cidrs=cidrs,
+        ingress_security_group_ids=groups,
+    )
+    s.finish()
+    return config
