@@ -14,8 +14,27 @@ from typing import Any, Literal
 from ops import exit_codes
 from ops.errors import OpsError
 
-Resource = Literal["dynamodb", "aurora"]
+Resource = Literal["dynamodb", "aurora", "documentdb"]
 RESOURCES: tuple[Resource, ...] = ("dynamodb", "aurora")
+"""What every DatabaseStack has; ``documentdb`` only where configured (`Deployment.resources`)."""
+CLUSTERS: tuple[Resource, ...] = ("aurora", "documentdb")
+"""The resources restored by cluster identifier, from RDS-style snapshots."""
+_NAMES = {
+    "dynamodb": ("DynamoDB table", "DynamoDB"),
+    "aurora": ("Aurora cluster", "Aurora"),
+    "documentdb": ("DocumentDB cluster", "DocumentDB"),
+}
+
+
+def display_name(resource: Resource) -> str:
+    """``Aurora cluster``: how lines name the resource."""
+    return _NAMES[resource][0]
+
+
+def backup_resource_type(resource: Resource) -> str:
+    """AWS Backup's ResourceType for StartRestoreJob (``DynamoDB``, ``Aurora``, ``DocumentDB``)."""
+    return _NAMES[resource][1]
+
 
 RUNNING, COMPLETED, FAILED = "RUNNING", "COMPLETED", "FAILED"
 """Normalized job states; the service's own state is kept alongside."""
@@ -39,9 +58,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def native_backup_name(env: str, now: datetime) -> str:
-    """``appdata-<env>-YYYYMMDD-HHMMSS`` (UTC): a valid DynamoDB backup name and RDS snapshot id."""
-    name = f"appdata-{env}-{now.astimezone(UTC):%Y%m%d-%H%M%S}"
+def native_backup_name(env: str, now: datetime, resource: Resource = "aurora") -> str:
+    """``appdata-<env>-YYYYMMDD-HHMMSS`` (UTC): a valid DynamoDB backup name and RDS snapshot id.
+
+    A DocumentDB snapshot is ``appdata-<env>-documentdb-...``: RDS and DocumentDB share one
+    namespace of cluster snapshot identifiers, and ``--target all`` snapshots both at once."""
+    middle = "documentdb-" if resource == "documentdb" else ""
+    name = f"appdata-{env}-{middle}{now.astimezone(UTC):%Y%m%d-%H%M%S}"
     check_cluster_identifier(name, what="snapshot identifier", limit=255)
     return name
 
@@ -86,11 +109,11 @@ def restore_path(recovery_point: str, resource: Resource) -> RestorePath:
     * ``arn:aws:dynamodb:...:table/T/backup/...``: a DynamoDB-managed backup
       (CreateBackup, or AWS Backup without advanced features) -> RestoreTableFromBackup.
     * ``arn:aws:rds:...:cluster-snapshot:NAME`` or a bare snapshot identifier
-      (Aurora only) -> RestoreDBClusterFromSnapshot.
+      (Aurora and DocumentDB) -> RestoreDBClusterFromSnapshot.
     """
     match = _ARN.fullmatch(recovery_point)
     if match is None:
-        if resource == "aurora" and _RDS_IDENTIFIER.fullmatch(recovery_point):
+        if resource in CLUSTERS and _RDS_IDENTIFIER.fullmatch(recovery_point):
             return "native"
         raise OpsError(
             f"not a recovery point ARN: {recovery_point!r} (see `python -m ops backup list`)",
@@ -101,11 +124,10 @@ def restore_path(recovery_point: str, resource: Resource) -> RestorePath:
         return "aws-backup"
     if resource == "dynamodb" and service == "dynamodb" and "/backup/" in rest:
         return "native"
-    if resource == "aurora" and service == "rds" and rest.startswith("cluster-snapshot:"):
+    if resource in CLUSTERS and service == "rds" and rest.startswith("cluster-snapshot:"):
         return "aws-backup" if rest.startswith("cluster-snapshot:awsbackup:") else "native"
     raise OpsError(
-        f"{recovery_point} is not a {'DynamoDB' if resource == 'dynamodb' else 'Aurora'} "
-        "recovery point",
+        f"{recovery_point} is not a recovery point of the {display_name(resource)}",
         exit_codes.USAGE,
     )
 
@@ -117,10 +139,11 @@ def dynamodb_restore_metadata(base: Mapping[str, str], target_table: str) -> dic
     return metadata
 
 
-def aurora_restore_metadata(
+def cluster_restore_metadata(
     base: Mapping[str, str], target_cluster: str, live_cluster: Mapping[str, Any]
 ) -> dict[str, str]:
-    """StartRestoreJob metadata: the recovery point's own, with the new identifier.
+    """StartRestoreJob metadata of an Aurora or DocumentDB recovery point: its own, with the
+    new identifier.
 
     Network placement missing from the recovery point's metadata is taken from
     the live cluster (its subnet group and security groups), so the restored
@@ -139,10 +162,14 @@ def aurora_restore_metadata(
 
 
 def native_cluster_params(live_cluster: Mapping[str, Any]) -> dict[str, Any]:
-    """Restore parameters copied from the live cluster (DescribeDBClusters item)."""
+    """Restore parameters copied from the live cluster (a DescribeDBClusters item of RDS or
+    DocumentDB): where it is reachable from, and its parameter group, which enforces TLS
+    (the default group would let a copy of the data accept plaintext connections)."""
     params: dict[str, Any] = {"Engine": live_cluster["Engine"]}
     if live_cluster.get("DBSubnetGroup"):
         params["DBSubnetGroupName"] = live_cluster["DBSubnetGroup"]
+    if live_cluster.get("DBClusterParameterGroup"):
+        params["DBClusterParameterGroupName"] = live_cluster["DBClusterParameterGroup"]
     groups = [g["VpcSecurityGroupId"] for g in live_cluster.get("VpcSecurityGroups", [])]
     if groups:
         params["VpcSecurityGroupIds"] = groups
@@ -292,7 +319,7 @@ def newest_good_age_hours(
 
 
 def age_line(resource: Resource, hours: float | None) -> str:
-    name = "DynamoDB table" if resource == "dynamodb" else "Aurora cluster"
+    name = display_name(resource)
     if hours is None:
         return f"{name}: no good backup found"
     return f"{name}: newest good backup is {hours:g} hours old"

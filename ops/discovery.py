@@ -14,6 +14,7 @@ from typing import Any
 
 from ops import exit_codes
 from ops.aws import Aws, call, error_code
+from ops.backups import RESOURCES, Resource
 from ops.errors import OpsError
 
 # Published value -> (SSM parameter name under the prefix, CloudFormation output key).
@@ -29,6 +30,8 @@ FIELDS = {
     "plan_id": ("backup-plan-id", "BackupPlanId"),
     "topic_arn": ("backup-topic-arn", "BackupTopicArn"),
     "alarm_prefix": ("alarm-name-prefix", "AlarmNamePrefix"),
+    "document_db_cluster_id": ("document-db/cluster-id", "DocumentDbClusterIdentifier"),
+    "document_db_cluster_arn": ("document-db/cluster-arn", "DocumentDbClusterArn"),
 }
 REQUIRED = ("table_name", "table_arn", "cluster_id", "cluster_arn")
 DATA_API = ("cluster_arn", "secret_arn", "database_name")
@@ -53,10 +56,34 @@ class Deployment:
     plan_id: str | None = None
     topic_arn: str | None = None
     alarm_prefix: str | None = None
+    document_db_cluster_id: str | None = None
+    document_db_cluster_arn: str | None = None
 
     @property
     def stack_name(self) -> str:
         return stack_name(self.env)
+
+    @property
+    def resources(self) -> tuple[Resource, ...]:
+        """The table and Aurora cluster, and the DocumentDB cluster where the stack has one."""
+        return (*RESOURCES, "documentdb") if self.document_db_cluster_id else RESOURCES
+
+    def cluster(self, resource: Resource) -> tuple[str, str]:
+        """(identifier, ARN) of the ``aurora`` or ``documentdb`` cluster; a stack without
+        DocumentDB says so."""
+        if resource == "aurora":
+            return self.cluster_id, self.cluster_arn
+        if not self.document_db_cluster_id or not self.document_db_cluster_arn:
+            raise OpsError(
+                f"{self.stack_name} in {self.region} has no DocumentDB cluster "
+                "(no document-db/cluster-id, document-db/cluster-arn): add a document_db section "
+                "to the environment in cdk.json and deploy",
+                exit_codes.NOT_FOUND,
+            )
+        return self.document_db_cluster_id, self.document_db_cluster_arn
+
+    def arn(self, resource: Resource) -> str:
+        return self.table_arn if resource == "dynamodb" else self.cluster(resource)[1]
 
     def require_vault(self) -> tuple[str, str]:
         """(vault name, backup role ARN), or an error saying the stack publishes none."""
@@ -122,7 +149,9 @@ def discover(
 
 
 def _from_ssm(aws: Aws, prefix: str) -> dict[str, str] | None:
-    """Values found under the prefix (None if SSM could not be read: the stack may still answer)."""
+    """Values found under the prefix (None if SSM could not be read: the stack may still answer).
+
+    Recursive: the DocumentDB values are one level down (``document-db/cluster-id``)."""
     by_parameter = {parameter: name for name, (parameter, _) in FIELDS.items()}
     values: dict[str, str] = {}
     token: str | None = None
@@ -133,11 +162,11 @@ def _from_ssm(aws: Aws, prefix: str) -> dict[str, str] | None:
                 "ssm",
                 "GetParametersByPath",
                 Path=prefix,
-                Recursive=False,
+                Recursive=True,
                 **({"NextToken": token} if token else {}),
             )
             for parameter in page.get("Parameters", []):
-                name = by_parameter.get(str(parameter["Name"]).rsplit("/", 1)[-1])
+                name = by_parameter.get(str(parameter["Name"]).removeprefix(prefix + "/"))
                 if name:
                     values[name] = str(parameter["Value"])
             token = page.get("NextToken")

@@ -9,7 +9,7 @@ from typing import Any
 
 from ops import exit_codes
 from ops.aws import NOT_FOUND_CODES, Aws, call, error_code
-from ops.backups import FAILED, JobStatus, classify_job_id
+from ops.backups import FAILED, JobStatus, Resource, classify_job_id
 from ops.errors import OpsError
 
 Poll = Callable[[], JobStatus]
@@ -100,10 +100,20 @@ def dynamodb_backup(aws: Aws, arn: str) -> JobStatus:
     )
 
 
-def rds_snapshot(aws: Aws, snapshot: str) -> JobStatus:
+def cluster_service(resource: Resource) -> str:
+    """The API of a cluster's snapshots and restores: ``rds`` for Aurora, ``docdb``."""
+    return "docdb" if resource == "documentdb" else "rds"
+
+
+def snapshot_kind(service: str) -> str:
+    return "documentdb snapshot" if service == "docdb" else "cluster snapshot"
+
+
+def rds_snapshot(aws: Aws, snapshot: str, service: str = "rds") -> JobStatus:
+    """A cluster snapshot's state, through ``rds`` or ``docdb`` (the same API shape)."""
     answer = call(
         aws,
-        "rds",
+        service,
         "DescribeDBClusterSnapshots",
         DBClusterSnapshotIdentifier=snapshot,
         not_found=f"cluster snapshot {snapshot}",
@@ -115,7 +125,7 @@ def rds_snapshot(aws: Aws, snapshot: str) -> JobStatus:
         )
     item = snapshots[0]
     return JobStatus(
-        kind="cluster snapshot",
+        kind=snapshot_kind(service),
         job_id=snapshot,
         raw_state=str(item.get("Status", "unknown")),
         resource=str(item.get("DBClusterIdentifier", "")),
@@ -134,10 +144,10 @@ def dynamodb_table(aws: Aws, table: str) -> JobStatus:
     )
 
 
-def rds_cluster(aws: Aws, cluster: str) -> JobStatus:
+def rds_cluster(aws: Aws, cluster: str, service: str = "rds") -> JobStatus:
     answer = call(
         aws,
-        "rds",
+        service,
         "DescribeDBClusters",
         DBClusterIdentifier=cluster,
         not_found=f"cluster {cluster}",

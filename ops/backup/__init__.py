@@ -20,24 +20,28 @@ def register(groups: Any) -> None:
         "backup",
         help_text="take on-demand backups, list backups, show job status",
         description=(
-            "Backups of the AppData table and the Aurora cluster of one environment.\n\n"
-            "  start   on-demand AWS Backup job (or --native DynamoDB backup / RDS snapshot)\n"
+            "Backups of the AppData table, the Aurora cluster and, where the environment has\n"
+            "one, the DocumentDB cluster.\n\n"
+            "  start   on-demand AWS Backup job (or --native DynamoDB backup / cluster snapshot)\n"
             "  list    recovery points, native backups, running jobs, age of the newest good one\n"
             "  status  an AWS Backup backup or restore job, a DynamoDB backup ARN or an RDS\n"
             "          cluster snapshot id; --wait until it ends\n\n"
-            "Restores: python -m ops restore dynamodb|aurora --help (always into a new\n"
-            "table or cluster). Each subcommand's --help lists its options."
+            "Restores: python -m ops restore dynamodb|aurora|documentdb --help (always into a\n"
+            "new table or cluster). Each subcommand's --help lists its options."
         ),
         handler=_handler,
         connect=None,
     )
 
     start = options.add_subcommand(
-        commands, "start", "start an on-demand backup of the table, the cluster or both"
+        commands, "start", "start an on-demand backup of the table, a cluster or all of them"
     )
     options.add_env_options(start)
     start.add_argument(
-        "--target", required=True, choices=("dynamodb", "aurora", "all"), help="what to back up"
+        "--target",
+        required=True,
+        choices=("dynamodb", "aurora", "documentdb", "all"),
+        help="what to back up (all: the table, Aurora, and DocumentDB where deployed)",
     )
     start.add_argument(
         "--retention-days",
@@ -48,8 +52,8 @@ def register(groups: Any) -> None:
     start.add_argument(
         "--native",
         action="store_true",
-        help="DynamoDB CreateBackup / RDS CreateDBClusterSnapshot instead of AWS Backup "
-        "(named appdata-ENV-YYYYMMDD-HHMMSS, kept until deleted)",
+        help="DynamoDB CreateBackup / RDS or DocumentDB CreateDBClusterSnapshot instead of AWS "
+        "Backup (named appdata-ENV-[documentdb-]YYYYMMDD-HHMMSS, kept until deleted)",
     )
     options.add_wait_options(start, "backups")
 

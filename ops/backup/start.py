@@ -1,8 +1,9 @@
-"""``python -m ops backup start``: on-demand backups of the table, the cluster or both.
+"""``python -m ops backup start``: on-demand backups of the table, the clusters, or all.
 
 An AWS Backup job into the stack's vault with the stack's backup role, or with
-``--native`` DynamoDB CreateBackup / RDS CreateDBClusterSnapshot. Table,
-cluster, vault and role come from what DatabaseStack-ENV published.
+``--native`` DynamoDB CreateBackup / RDS or DocumentDB CreateDBClusterSnapshot.
+Table, clusters, vault and role come from what DatabaseStack-ENV published;
+``all`` includes the DocumentDB cluster where the stack has one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 from ops import command, exit_codes, jobs
 from ops.aws import Aws, call
 from ops.backups import (
-    RESOURCES,
     Clock,
     JobStatus,
     Resource,
@@ -33,13 +33,13 @@ def cmd_start(args: argparse.Namespace, aws: Aws, clock: Clock = utc_now) -> Out
             exit_codes.USAGE,
         )
     deployment = command.find_deployment(aws, args)
-    targets: tuple[Resource, ...] = RESOURCES if args.target == "all" else (args.target,)
+    targets: tuple[Resource, ...] = deployment.resources if args.target == "all" else (args.target,)
     progress = jobs.stderr_progress("backup")
     started: list[tuple[JobStatus, jobs.Poll]] = []
     for target in targets:
         if args.native:
             status, poll = _start_native(
-                aws, deployment, target, native_backup_name(args.env, clock())
+                aws, deployment, target, native_backup_name(args.env, clock(), target)
             )
         else:
             status, poll = _start_aws_backup(aws, deployment, target, args.retention_days)
@@ -60,8 +60,8 @@ def cmd_start(args: argparse.Namespace, aws: Aws, clock: Clock = utc_now) -> Out
 def _start_aws_backup(
     aws: Aws, deployment: Deployment, target: Resource, retention_days: int | None
 ) -> tuple[JobStatus, jobs.Poll]:
+    arn = deployment.arn(target)
     vault, role = deployment.require_vault()
-    arn = deployment.table_arn if target == "dynamodb" else deployment.cluster_arn
     params: dict[str, Any] = {
         "BackupVaultName": vault,
         "ResourceArn": arn,
@@ -106,10 +106,11 @@ def _start_native(
             result=arn,
         )
         return status, lambda: jobs.dynamodb_backup(aws, arn)
-    cluster = deployment.cluster_id
+    cluster, cluster_arn = deployment.cluster(target)
+    service = jobs.cluster_service(target)
     answer = call(
         aws,
-        "rds",
+        service,
         "CreateDBClusterSnapshot",
         DBClusterIdentifier=cluster,
         DBClusterSnapshotIdentifier=name,
@@ -118,10 +119,10 @@ def _start_native(
     )
     snapshot = answer["DBClusterSnapshot"]
     status = JobStatus(
-        kind="cluster snapshot",
+        kind=jobs.snapshot_kind(service),
         job_id=name,
         raw_state=str(snapshot.get("Status", "creating")),
-        resource=deployment.cluster_arn,
+        resource=cluster_arn,
         result=snapshot.get("DBClusterSnapshotArn"),
     )
-    return status, lambda: jobs.rds_snapshot(aws, name)
+    return status, lambda: jobs.rds_snapshot(aws, name, service)

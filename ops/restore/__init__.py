@@ -19,28 +19,29 @@ def register(groups: Any) -> None:
         "restore",
         help_text="restore a backup into a new table or cluster",
         description=(
-            "Restore the AppData table or the Aurora cluster of one environment into a NEW\n"
-            "table or cluster (the live one is never overwritten).\n\n"
-            "  dynamodb  --recovery-point ARN | --point-in-time ISO8601|latest  --to-table NAME\n"
-            "  aurora    --recovery-point ARN|SNAPSHOT | --point-in-time ISO8601|latest\n"
-            "            --to-cluster NAME"
+            "Restore the AppData table, the Aurora cluster or the DocumentDB cluster of one\n"
+            "environment into a NEW table or cluster (the live one is never overwritten).\n\n"
+            "  dynamodb    --recovery-point ARN | --point-in-time ISO8601|latest  --to-table NAME\n"
+            "  aurora      --recovery-point ARN|SNAPSHOT | --point-in-time ISO8601|latest\n"
+            "              --to-cluster NAME\n"
+            "  documentdb  the same as aurora, for the environment's DocumentDB cluster"
         ),
         handler=_handler,
         connect=None,
     )
-    for name, target, what in (
-        ("dynamodb", "--to-table", "table"),
-        ("aurora", "--to-cluster", "cluster"),
+    for name, target, what, label in (
+        ("dynamodb", "--to-table", "table", "table"),
+        ("aurora", "--to-cluster", "cluster", "Aurora cluster"),
+        ("documentdb", "--to-cluster", "cluster", "DocumentDB cluster"),
     ):
-        help_text = f"restore the {what} into a new {what}"
-        parser = options.add_subcommand(commands, name, help_text)
+        parser = options.add_subcommand(commands, name, f"restore the {label} into a new {what}")
         options.add_env_options(parser)
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument(
             "--recovery-point",
             metavar="ARN",
             help="AWS Backup recovery point ARN, native backup ARN"
-            + (" or cluster snapshot id" if name == "aurora" else "")
+            + (" or cluster snapshot id" if name != "dynamodb" else "")
             + " (see `backup list`)",
         )
         source.add_argument(
@@ -58,5 +59,9 @@ def _handler(args: argparse.Namespace) -> int:
     from ops import command  # noqa: PLC0415
     from ops.restore import start  # noqa: PLC0415
 
-    body = start.cmd_dynamodb if args.command == "dynamodb" else start.cmd_aurora
+    body = {
+        "dynamodb": start.cmd_dynamodb,
+        "aurora": start.cmd_aurora,
+        "documentdb": start.cmd_documentdb,
+    }[args.command]
     return command.run(args, body)

@@ -1,10 +1,10 @@
-"""``python -m ops restore dynamodb|aurora``: restore a backup into a NEW table or cluster.
+"""``python -m ops restore dynamodb|aurora|documentdb``: a backup into a NEW table or cluster.
 
 AWS Backup recovery points go through StartRestoreJob (with the recovery
 point's own restore metadata and the stack's backup role); native DynamoDB
 backups through RestoreTableFromBackup; native cluster snapshots through
-RestoreDBClusterFromSnapshot; ``--point-in-time`` through the services' own
-point-in-time restore of the live resource.
+RDS's or DocumentDB's RestoreDBClusterFromSnapshot; ``--point-in-time``
+through the services' own point-in-time restore of the live resource.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from ops import command, jobs
 from ops.aws import Aws, call
 from ops.backups import (
     JobStatus,
-    aurora_restore_metadata,
+    Resource,
+    backup_resource_type,
     check_cluster_identifier,
     check_table_name,
+    cluster_restore_metadata,
     dynamodb_restore_metadata,
     native_cluster_params,
     parse_point_in_time,
@@ -36,12 +38,22 @@ TABLE_NOTE = (
 )
 
 
-def cluster_note(cluster: str) -> str:
+def cluster_note(cluster: str, resource: Resource = "aurora") -> str:
+    if resource == "documentdb":
+        command = (
+            f"`aws docdb create-db-instance --db-cluster-identifier {cluster} "
+            f"--db-instance-identifier {cluster}-1 --db-instance-class db.r6g.large "
+            "--engine docdb`"
+        )
+    else:
+        command = (
+            f"`aws rds create-db-instance --db-cluster-identifier {cluster} "
+            f"--db-instance-identifier {cluster}-writer --db-instance-class db.serverless "
+            "--engine aurora-postgresql`"
+        )
     return (
-        f"a restore creates the cluster only: add an instance before connecting, e.g. "
-        f"`aws rds create-db-instance --db-cluster-identifier {cluster} "
-        f"--db-instance-identifier {cluster}-writer --db-instance-class db.serverless "
-        f"--engine aurora-postgresql` once the cluster is available"
+        "a restore creates the cluster only: add an instance before connecting, e.g. "
+        f"{command} once the cluster is available"
     )
 
 
@@ -86,15 +98,26 @@ def cmd_dynamodb(args: argparse.Namespace, aws: Aws) -> Outcome:
 
 
 def cmd_aurora(args: argparse.Namespace, aws: Aws) -> Outcome:
+    return _restore_cluster(args, aws, "aurora")
+
+
+def cmd_documentdb(args: argparse.Namespace, aws: Aws) -> Outcome:
+    return _restore_cluster(args, aws, "documentdb")
+
+
+def _restore_cluster(args: argparse.Namespace, aws: Aws, resource: Resource) -> Outcome:
+    """Aurora and DocumentDB: the same API (RDS's), placed where the live cluster is."""
     target = check_cluster_identifier(args.to_cluster)
     deployment = command.find_deployment(aws, args)
-    refuse_live(target, deployment.cluster_id, what="cluster", case_sensitive=False)
+    cluster, _ = deployment.cluster(resource)
+    refuse_live(target, cluster, what="cluster", case_sensitive=False)
+    service = jobs.cluster_service(resource)
     live = call(
         aws,
-        "rds",
+        service,
         "DescribeDBClusters",
-        DBClusterIdentifier=deployment.cluster_id,
-        not_found=f"cluster {deployment.cluster_id}",
+        DBClusterIdentifier=cluster,
+        not_found=f"cluster {cluster}",
     )["DBClusters"][0]
     placement = native_cluster_params(live)
     if args.point_in_time is not None:
@@ -103,37 +126,39 @@ def cmd_aurora(args: argparse.Namespace, aws: Aws) -> Outcome:
             {"UseLatestRestorableTime": True} if moment is None else {"RestoreToTime": moment}
         )
         del placement["Engine"]  # not a parameter of the point-in-time restore
+        if service == "docdb":  # DocumentDB's has no parameter group: see the note
+            placement.pop("DBClusterParameterGroupName", None)
         call(
             aws,
-            "rds",
+            service,
             "RestoreDBClusterToPointInTime",
             DBClusterIdentifier=target,
-            SourceDBClusterIdentifier=deployment.cluster_id,
-            not_found=f"cluster {deployment.cluster_id}",
+            SourceDBClusterIdentifier=cluster,
+            not_found=f"cluster {cluster}",
             **when,
             **placement,
         )
-        first, poll = _cluster_started(aws, target)
-    elif restore_path(args.recovery_point, "aurora") == "native":
+        first, poll = _cluster_started(aws, target, service)
+    elif restore_path(args.recovery_point, resource) == "native":
         call(
             aws,
-            "rds",
+            service,
             "RestoreDBClusterFromSnapshot",
             DBClusterIdentifier=target,
             SnapshotIdentifier=args.recovery_point,
             not_found=f"cluster snapshot {args.recovery_point}",
             **placement,
         )
-        first, poll = _cluster_started(aws, target)
+        first, poll = _cluster_started(aws, target, service)
     else:
         first, poll = _start_restore_job(
             aws,
             deployment,
             args.recovery_point,
-            "Aurora",
-            lambda base: aurora_restore_metadata(base, target, live),
+            backup_resource_type(resource),
+            lambda base: cluster_restore_metadata(base, target, live),
         )
-    return _finish(args, aws, first, poll, target=target, note=cluster_note(target))
+    return _finish(args, aws, first, poll, target=target, note=cluster_note(target, resource))
 
 
 def _start_restore_job(
@@ -173,9 +198,9 @@ def _table_started(aws: Aws, table: str) -> tuple[JobStatus, jobs.Poll]:
     return first, lambda: jobs.dynamodb_table(aws, table)
 
 
-def _cluster_started(aws: Aws, cluster: str) -> tuple[JobStatus, jobs.Poll]:
+def _cluster_started(aws: Aws, cluster: str, service: str) -> tuple[JobStatus, jobs.Poll]:
     first = JobStatus(kind="cluster restore", job_id=cluster, raw_state="creating")
-    return first, lambda: jobs.rds_cluster(aws, cluster)
+    return first, lambda: jobs.rds_cluster(aws, cluster, service)
 
 
 def _finish(

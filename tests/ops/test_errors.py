@@ -154,7 +154,7 @@ def test_usage_errors(moto: MotoServer, run_ops: RunOps) -> None:
         "--recovery-point", "arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:s1",
     )  # fmt: skip
     assert wrong_kind.returncode == 2
-    assert "is not a DynamoDB recovery point" in one_error_line(wrong_kind)
+    assert "is not a recovery point of the DynamoDB table" in one_error_line(wrong_kind)
     future = run_ops(
         "restore", "dynamodb", "--env", ENV, "--to-table", "new-table",
         "--point-in-time", "2999-01-01T00:00:00Z",

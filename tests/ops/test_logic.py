@@ -20,7 +20,7 @@ from ops.aws import access_denied_message, explain
 from ops.backups import (
     BackupItem,
     JobStatus,
-    aurora_restore_metadata,
+    cluster_restore_metadata,
     check_cluster_identifier,
     check_table_name,
     classify_job_id,
@@ -85,6 +85,8 @@ def test_refuse_live() -> None:
         ("arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:awsbackup:job-1234", "aurora", "aws-backup"),
         ("arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:appdata-prod-20261114-101530", "aurora", "native"),
         ("appdata-prod-20261114-101530", "aurora", "native"),
+        ("arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:awsbackup:job-5678", "documentdb", "aws-backup"),
+        ("appdata-prod-documents-20261114-101530", "documentdb", "native"),
         ("arn:aws-cn:dynamodb:cn-north-1:123456789012:table/t/backup/0170-ab", "dynamodb", "native"),
     ],
 )  # fmt: skip
@@ -98,15 +100,20 @@ def test_restore_path(arn: str, resource: str, path: str) -> None:
         (
             "arn:aws:rds:eu-west-1:1:cluster-snapshot:s",
             "dynamodb",
-            "is not a DynamoDB recovery point",
+            "is not a recovery point of the DynamoDB table",
         ),
         (
             "arn:aws:dynamodb:eu-west-1:1:table/t/backup/b",
             "aurora",
-            "is not a Aurora recovery point",
+            "is not a recovery point of the Aurora cluster",
+        ),
+        (
+            "arn:aws:dynamodb:eu-west-1:1:table/t/backup/b",
+            "documentdb",
+            "is not a recovery point of the DocumentDB cluster",
         ),
         ("snapshot-name", "dynamodb", "not a recovery point ARN"),
-        ("arn:aws:dynamodb:eu-west-1:1:table/t", "dynamodb", "is not a DynamoDB recovery point"),
+        ("arn:aws:dynamodb:eu-west-1:1:table/t", "dynamodb", "is not a recovery point of the"),
     ],
 )
 def test_restore_path_refuses_other_things(arn: str, resource: str, message: str) -> None:
@@ -129,8 +136,8 @@ def test_dynamodb_restore_metadata_only_renames() -> None:
     assert base["targetTableName"] == "app-data"  # the input is not modified
 
 
-def test_aurora_restore_metadata_keeps_the_recovery_points_own_and_fills_placement() -> None:
-    metadata = aurora_restore_metadata(
+def test_cluster_restore_metadata_keeps_the_recovery_points_own_and_fills_placement() -> None:
+    metadata = cluster_restore_metadata(
         {"DBClusterIdentifier": "appdata-prod", "DBSubnetGroupName": "from-backup"},
         "appdata-prod-copy",
         LIVE_CLUSTER,

@@ -244,3 +244,29 @@ def test_backup_help_documents_every_command(moto: MotoServer) -> None:
     assert "4    backup/restore job failed, aborted, expired" in backup.stdout
     assert "5    AWS credentials missing or expired, or access denied" in backup.stdout
     assert "6    not found: stack not deployed in that region" in backup.stdout
+
+
+def test_aurora_restores_keep_the_clusters_tls_parameter_group(
+    moto: MotoServer, run_ops: RunOps
+) -> None:
+    """The stack's parameter group forces TLS (rds.force_ssl); a restore into the default
+    group would quietly accept plaintext connections to a copy of production data."""
+    rds = moto.client("rds")
+    rds.create_db_cluster_parameter_group(
+        DBClusterParameterGroupName="appdata-dev-tls",
+        DBParameterGroupFamily="aurora-postgresql17",
+        Description="TLS only",
+    )
+    deploy(moto)
+    rds.modify_db_cluster(
+        DBClusterIdentifier=CLUSTER, DBClusterParameterGroupName="appdata-dev-tls"
+    )
+    snapshot = json_out(
+        run_ops("backup", "start", "--env", ENV, "--target", "aurora", "--native", "--json")
+    )["jobs"][0]["id"]
+    for source in (("--recovery-point", snapshot), ("--point-in-time", "latest")):
+        target = f"appdata-dev-{source[0].strip('-')}"
+        result = run_ops("restore", "aurora", "--env", ENV, *source, "--to-cluster", target)
+        assert result.returncode == 0, result.stderr
+        (restored,) = rds.describe_db_clusters(DBClusterIdentifier=target)["DBClusters"]
+        assert restored["DBClusterParameterGroup"] == "appdata-dev-tls", source
