@@ -1,8 +1,9 @@
 """``python -m ops backup list``: what backups exist, what runs, how old the newest good one is.
 
 AWS Backup recovery points and running jobs (when the stack has a vault),
-native DynamoDB backups and manual cluster snapshots, the table's PITR window,
-newest first, as text or one JSON document.
+native DynamoDB backups and manual cluster snapshots (Aurora's, and
+DocumentDB's where the stack has it), the table's PITR window, newest first,
+as text or one JSON document.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import argparse
 from datetime import UTC
 
-from ops import command
+from ops import command, jobs
 from ops.aws import Aws, call
 from ops.backups import (
-    RESOURCES,
+    CLUSTERS,
     BackupItem,
     Clock,
     JobStatus,
@@ -39,7 +40,9 @@ def cmd_list(args: argparse.Namespace, aws: Aws, clock: Clock = utc_now) -> Outc
     else:
         notes.append(f"{deployment.stack_name} publishes no backup vault: AWS Backup not listed")
     items += _native_table_backups(aws, deployment)
-    items += _native_cluster_snapshots(aws, deployment)
+    for cluster in CLUSTERS:
+        if cluster in deployment.resources:
+            items += _native_cluster_snapshots(aws, deployment, cluster)
     running += [
         JobStatus(kind=f"{i.source} {i.resource}", job_id=i.arn, raw_state=i.status)
         for i in items
@@ -47,7 +50,7 @@ def cmd_list(args: argparse.Namespace, aws: Aws, clock: Clock = utc_now) -> Outc
     ]
     items.sort(key=lambda item: item.created, reverse=True)
     now = clock()
-    ages = {resource: newest_good_age_hours(items, resource, now) for resource in RESOURCES}
+    ages = {r: newest_good_age_hours(items, r, now) for r in deployment.resources}
     pitr = _table_pitr(aws, deployment)
     document = {
         "env": deployment.env,
@@ -55,6 +58,7 @@ def cmd_list(args: argparse.Namespace, aws: Aws, clock: Clock = utc_now) -> Outc
         "source": deployment.source,
         "table": deployment.table_name,
         "cluster": deployment.cluster_id,
+        "document_db_cluster": deployment.document_db_cluster_id,
         "vault": deployment.vault_name,
         "backups": [item.to_dict() for item in items],
         "running": [status.to_dict() for status in running],
@@ -75,8 +79,9 @@ def _list_text(
     names = {
         "dynamodb": f"table {deployment.table_name}",
         "aurora": f"cluster {deployment.cluster_id}",
+        "documentdb": f"DocumentDB cluster {deployment.document_db_cluster_id}",
     }
-    for resource in RESOURCES:
+    for resource in deployment.resources:
         lines.append(f"{names[resource]}:")
         mine = [item for item in items if item.resource == resource]
         lines += [
@@ -88,13 +93,14 @@ def _list_text(
     lines.append("running:" if running else "running: none")
     lines += [f"  {status.line()}" for status in running]
     lines.append(f"DynamoDB PITR: latest restorable time {pitr}" if pitr else "DynamoDB PITR: off")
-    lines += [age_line(resource, ages[resource]) for resource in RESOURCES]
+    lines += [age_line(resource, ages[resource]) for resource in deployment.resources]
     return "\n".join(lines)
 
 
 def recovery_points(aws: Aws, deployment: Deployment, vault: str) -> list[BackupItem]:
     items: list[BackupItem] = []
-    for resource, arn in (("dynamodb", deployment.table_arn), ("aurora", deployment.cluster_arn)):
+    for resource in deployment.resources:
+        arn = deployment.arn(resource)
         token: str | None = None
         while True:
             page = call(
@@ -108,7 +114,7 @@ def recovery_points(aws: Aws, deployment: Deployment, vault: str) -> list[Backup
             )
             items += [
                 BackupItem(
-                    resource=resource,  # type: ignore[arg-type]
+                    resource=resource,
                     source="aws-backup",
                     arn=str(point["RecoveryPointArn"]),
                     created=point["CreationDate"],
@@ -124,7 +130,7 @@ def recovery_points(aws: Aws, deployment: Deployment, vault: str) -> list[Backup
 
 
 def running_backup_jobs(aws: Aws, deployment: Deployment, vault: str) -> list[JobStatus]:
-    ours = {deployment.table_arn, deployment.cluster_arn}
+    ours = {deployment.arn(resource) for resource in deployment.resources}
     found: list[JobStatus] = []
     for state in RUNNING_JOB_STATES:
         page = call(aws, "backup", "ListBackupJobs", ByBackupVaultName=vault, ByState=state)
@@ -171,21 +177,23 @@ def _native_table_backups(aws: Aws, deployment: Deployment) -> list[BackupItem]:
         start = {"ExclusiveStartBackupArn": str(last)}
 
 
-def _native_cluster_snapshots(aws: Aws, deployment: Deployment) -> list[BackupItem]:
+def _native_cluster_snapshots(
+    aws: Aws, deployment: Deployment, resource: Resource
+) -> list[BackupItem]:
     items: list[BackupItem] = []
     marker: dict[str, str] = {}
     while True:
         page = call(
             aws,
-            "rds",
+            jobs.cluster_service(resource),
             "DescribeDBClusterSnapshots",
-            DBClusterIdentifier=deployment.cluster_id,
+            DBClusterIdentifier=deployment.cluster(resource)[0],
             SnapshotType="manual",
             **marker,
         )
         items += [
             BackupItem(
-                resource="aurora",
+                resource=resource,
                 source="native",
                 arn=str(snapshot["DBClusterSnapshotIdentifier"]),
                 created=snapshot.get("SnapshotCreateTime") or snapshot["ClusterCreateTime"],

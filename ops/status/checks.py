@@ -15,7 +15,7 @@ from typing import Any
 from dbmigrate.state import read_state
 from ops.aws import Aws, call
 from ops.backup.listing import recovery_points, running_backup_jobs
-from ops.backups import RESOURCES, newest_good_age_hours
+from ops.backups import newest_good_age_hours
 from ops.discovery import Deployment
 
 FAILED_STACK_SUFFIX = "_FAILED"
@@ -197,8 +197,9 @@ def backups(ctx: Context) -> Section:
     names = {
         "dynamodb": f"table {deployment.table_name}",
         "aurora": f"cluster {deployment.cluster_id}",
+        "documentdb": f"DocumentDB cluster {deployment.document_db_cluster_id}",
     }
-    for resource in RESOURCES:
+    for resource in deployment.resources:
         age = newest_good_age_hours(items, resource, ctx.now)
         newest = (ctx.now - timedelta(hours=age)) if age is not None else None
         document["resources"][resource] = {"newest": _iso(newest), "age_hours": age}

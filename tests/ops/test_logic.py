@@ -20,10 +20,10 @@ from ops.aws import access_denied_message, explain
 from ops.backups import (
     BackupItem,
     JobStatus,
-    cluster_restore_metadata,
     check_cluster_identifier,
     check_table_name,
     classify_job_id,
+    cluster_restore_metadata,
     dynamodb_restore_metadata,
     native_backup_name,
     native_cluster_params,
