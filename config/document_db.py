@@ -1,8 +1,9 @@
 """The ``document_db`` section: present means an Amazon DocumentDB cluster, with defaults.
 
 DocumentDB 5.0 runs on provisioned instances of the memory-optimized (r5, r6g,
-r6gd, r7g, r8g) and burstable (t3, t4g medium) classes; a misspelt class would
-otherwise surface only at deploy time, as a CloudFormation failure.
+r7g, r8g from large to 24xlarge; r6gd, NVMe-backed, from xlarge to 16xlarge) and
+burstable (t3, t4g medium) classes; a misspelt class would otherwise surface
+only at deploy time, as a CloudFormation failure.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from config.checks import LOG_RETENTION_DAYS, ingress_sources
 from config.model import ClusterRemovalPolicy, DocumentDbConfig
 from config.reader import Section
 
-INSTANCE_CLASS = r"db\.((r5|r6g|r6gd|r7g|r8g)\.(large|[1-9][0-9]?xlarge)|(t3|t4g)\.medium)"
+INSTANCE_CLASS = (
+    r"db\.((r5|r6g|r7g|r8g)\.(large|xlarge|(2|4|8|12|16|24)xlarge)"
+    r"|r6gd\.(xlarge|(2|4|8|12|16)xlarge)|(t3|t4g)\.medium)"
+)
 
 
 def parse_document_db(environment: Section) -> DocumentDbConfig | None:

@@ -9,8 +9,9 @@ master secret rotates through the MongoDB single-user rotation application
 inside the VPC, like Aurora's.
 
 The key and the secret are retained; the cluster is snapshotted or retained as
-configured. Its instances hold no data of their own (DocumentDB's storage is
-the cluster's), so they are deleted with it.
+configured, and a retained cluster keeps its subnet group and security group.
+Its instances hold no data of their own (DocumentDB's storage is the
+cluster's), so they are deleted with it.
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ class DocumentDbCluster(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # A retained cluster keeps its network: deleting the subnet group it still uses would
+        # fail the stack's deletion, and without its security group nothing could reach it.
+        network_policy = (
+            RemovalPolicy.RETAIN
+            if config.removal_policy is ClusterRemovalPolicy.RETAIN
+            else RemovalPolicy.DESTROY
+        )
         self.cluster = docdb.DatabaseCluster(
             self,
             "Cluster",
@@ -99,11 +107,14 @@ class DocumentDbCluster(Construct):
             deletion_protection=config.deletion_protection,
             removal_policy=_REMOVAL[config.removal_policy],
             instance_removal_policy=RemovalPolicy.DESTROY,
-            security_group_removal_policy=RemovalPolicy.DESTROY,
+            security_group_removal_policy=network_policy,
             export_audit_logs_to_cloud_watch=True,
             export_profiler_logs_to_cloud_watch=True,
             cloud_watch_logs_retention=retention_days(config.log_retention_days),
         )
+        subnets_group = self.cluster.node.find_child("Subnets")
+        assert isinstance(subnets_group, docdb.CfnDBSubnetGroup)
+        subnets_group.apply_removal_policy(network_policy)
         # The cluster makes the secret from master_user; its `secret` is the attachment.
         credentials = self.cluster.node.find_child("Secret")
         assert isinstance(credentials, docdb.DatabaseSecret) and self.cluster.secret is not None

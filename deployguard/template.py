@@ -13,7 +13,6 @@ STATEFUL_TYPES = frozenset(
         "AWS::RDS::DBCluster",
         "AWS::RDS::DBInstance",
         "AWS::DocDB::DBCluster",
-        "AWS::DocDB::DBInstance",
         "AWS::KMS::Key",
         "AWS::SecretsManager::Secret",
         "AWS::Backup::BackupVault",

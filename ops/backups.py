@@ -163,13 +163,16 @@ def cluster_restore_metadata(
 
 def native_cluster_params(live_cluster: Mapping[str, Any]) -> dict[str, Any]:
     """Restore parameters copied from the live cluster (a DescribeDBClusters item of RDS or
-    DocumentDB): where it is reachable from, and its parameter group, which enforces TLS
-    (the default group would let a copy of the data accept plaintext connections)."""
+    DocumentDB): where it is reachable from, the logs it exports, and its parameter group
+    (the stack's: Aurora's forces TLS, DocumentDB's turns on the audit log and the profiler,
+    which the engines' default groups do not)."""
     params: dict[str, Any] = {"Engine": live_cluster["Engine"]}
     if live_cluster.get("DBSubnetGroup"):
         params["DBSubnetGroupName"] = live_cluster["DBSubnetGroup"]
     if live_cluster.get("DBClusterParameterGroup"):
         params["DBClusterParameterGroupName"] = live_cluster["DBClusterParameterGroup"]
+    if live_cluster.get("EnabledCloudwatchLogsExports"):
+        params["EnableCloudwatchLogsExports"] = list(live_cluster["EnabledCloudwatchLogsExports"])
     groups = [g["VpcSecurityGroupId"] for g in live_cluster.get("VpcSecurityGroups", [])]
     if groups:
         params["VpcSecurityGroupIds"] = groups
@@ -179,6 +182,11 @@ def native_cluster_params(live_cluster: Mapping[str, Any]) -> dict[str, Any]:
             key: scaling[key] for key in ("MinCapacity", "MaxCapacity") if key in scaling
         }
     return params
+
+
+def same_major_version(one: str, other: str) -> bool:
+    """``16.4`` and ``16.9``, ``5.0.0`` and ``5.0.1``: one parameter group family fits both."""
+    return one.partition(".")[0] == other.partition(".")[0]
 
 
 def parse_point_in_time(text: str, now: datetime) -> datetime | None:

@@ -28,6 +28,7 @@ from ops.backups import (
     parse_point_in_time,
     refuse_live,
     restore_path,
+    same_major_version,
 )
 from ops.command import Outcome
 from ops.discovery import Deployment
@@ -94,7 +95,7 @@ def cmd_dynamodb(args: argparse.Namespace, aws: Aws) -> Outcome:
             "DynamoDB",
             lambda base: dynamodb_restore_metadata(base, target),
         )
-    return _finish(args, aws, first, poll, target=target, note=TABLE_NOTE)
+    return _finish(args, aws, first, poll, target=target, notes=[TABLE_NOTE])
 
 
 def cmd_aurora(args: argparse.Namespace, aws: Aws) -> Outcome:
@@ -120,14 +121,17 @@ def _restore_cluster(args: argparse.Namespace, aws: Aws, resource: Resource) -> 
         not_found=f"cluster {cluster}",
     )["DBClusters"][0]
     placement = native_cluster_params(live)
+    notes = [cluster_note(target, resource)]
     if args.point_in_time is not None:
         moment = parse_point_in_time(args.point_in_time, datetime.now(UTC))
         when: dict[str, Any] = (
             {"UseLatestRestorableTime": True} if moment is None else {"RestoreToTime": moment}
         )
         del placement["Engine"]  # not a parameter of the point-in-time restore
-        if service == "docdb":  # DocumentDB's has no parameter group: see the note
-            placement.pop("DBClusterParameterGroupName", None)
+        if service == "docdb":  # nor, in DocumentDB's, the parameter group: set it afterwards
+            group = placement.pop("DBClusterParameterGroupName", None)
+            if group:
+                notes.append(parameter_group_note(target, group))
         call(
             aws,
             service,
@@ -140,6 +144,7 @@ def _restore_cluster(args: argparse.Namespace, aws: Aws, resource: Resource) -> 
         )
         first, poll = _cluster_started(aws, target, service)
     elif restore_path(args.recovery_point, resource) == "native":
+        notes += _fit_parameter_group(aws, service, args.recovery_point, live, placement)
         call(
             aws,
             service,
@@ -158,7 +163,43 @@ def _restore_cluster(args: argparse.Namespace, aws: Aws, resource: Resource) -> 
             backup_resource_type(resource),
             lambda base: cluster_restore_metadata(base, target, live),
         )
-    return _finish(args, aws, first, poll, target=target, note=cluster_note(target, resource))
+    return _finish(args, aws, first, poll, target=target, notes=notes)
+
+
+def parameter_group_note(cluster: str, group: str) -> str:
+    return (
+        f"the restored cluster has the engine's default parameter group: set the live one's "
+        f"(audit log, profiler) with `aws docdb modify-db-cluster --db-cluster-identifier "
+        f"{cluster} --db-cluster-parameter-group-name {group} --apply-immediately`, then "
+        "reboot its instances"
+    )
+
+
+def _fit_parameter_group(
+    aws: Aws, service: str, snapshot_id: str, live: dict[str, Any], placement: dict[str, Any]
+) -> list[str]:
+    """The live cluster's parameter group fits a snapshot of the same major engine version
+    only (a snapshot from before a major upgrade is restored with the default group)."""
+    group = placement.get("DBClusterParameterGroupName")
+    if not group:
+        return []
+    snapshots = call(
+        aws,
+        service,
+        "DescribeDBClusterSnapshots",
+        DBClusterSnapshotIdentifier=snapshot_id,
+        not_found=f"cluster snapshot {snapshot_id}",
+    ).get("DBClusterSnapshots", [])
+    version = str(snapshots[0].get("EngineVersion", "")) if snapshots else ""
+    if not version or same_major_version(version, str(live.get("EngineVersion", version))):
+        return []
+    del placement["DBClusterParameterGroupName"]
+    return [
+        f"the snapshot is of engine version {version}, the live cluster runs "
+        f"{live.get('EngineVersion')}: restored with the default parameter group of "
+        f"{version} (the live one, {group}, is for another major version); give it one of "
+        "its own family before use"
+    ]
 
 
 def _start_restore_job(
@@ -204,7 +245,13 @@ def _cluster_started(aws: Aws, cluster: str, service: str) -> tuple[JobStatus, j
 
 
 def _finish(
-    args: argparse.Namespace, aws: Aws, first: JobStatus, poll: jobs.Poll, *, target: str, note: str
+    args: argparse.Namespace,
+    aws: Aws,
+    first: JobStatus,
+    poll: jobs.Poll,
+    *,
+    target: str,
+    notes: list[str],
 ) -> Outcome:
     progress = jobs.stderr_progress("restore")
     progress(f"started {first.line()}")
@@ -214,4 +261,4 @@ def _finish(
         else first
     )
     document = {"env": args.env, "region": aws.region, "target": target, "job": status.to_dict()}
-    return Outcome(document, status.line(), jobs.exit_code_of([status]), notes=[note])
+    return Outcome(document, status.line(), jobs.exit_code_of([status]), notes=notes)

@@ -53,10 +53,12 @@ LIVE = {
     "DBSubnetGroup": "appdata-dev-documents-subnets",
     "DBClusterParameterGroup": "appdata-dev-documents-tls",
     "VpcSecurityGroups": [{"VpcSecurityGroupId": "sg-0aaaabbbbccccdddd", "Status": "active"}],
+    "EnabledCloudwatchLogsExports": ["audit", "profiler"],
 }
 PLACEMENT = {
     "DBSubnetGroupName": "appdata-dev-documents-subnets",
     "VpcSecurityGroupIds": ["sg-0aaaabbbbccccdddd"],
+    "EnableCloudwatchLogsExports": ["audit", "profiler"],
 }
 
 
@@ -94,8 +96,9 @@ def stubbed(moto: MotoServer) -> Iterator[Stubbed]:
         backup.assert_no_pending_responses()
 
 
-def _snapshot(name: str, status: str) -> dict[str, Any]:
+def _snapshot(name: str, status: str, version: str = "5.0.0") -> dict[str, Any]:
     return {
+        "EngineVersion": version,
         "DBClusterSnapshotIdentifier": name,
         "DBClusterIdentifier": DOCS,
         "DBClusterSnapshotArn": f"arn:aws:rds:{REGION}:123456789012:cluster-snapshot:{name}",
@@ -201,24 +204,35 @@ def _restored(stubbed: Stubbed, target: str) -> dict[str, Any]:
     return {"DBCluster": {**LIVE, "DBClusterIdentifier": target, "Status": "creating"}}
 
 
+SNAPSHOT = "appdata-dev-documentdb-20261201-030000"
+
+
+def _described(stubbed: Stubbed, version: str) -> None:
+    stubbed.docdb.add_response(
+        "describe_db_cluster_snapshots",
+        {"DBClusterSnapshots": [_snapshot(SNAPSHOT, "available", version)]},
+        {"DBClusterSnapshotIdentifier": SNAPSHOT},
+    )
+
+
 def test_restore_documentdb_from_a_snapshot_into_its_network_and_parameter_group(
     stubbed: Stubbed, run_ops: RunOps
 ) -> None:
     _live(stubbed)
+    _described(stubbed, "5.0.0")
     stubbed.docdb.add_response(
         "restore_db_cluster_from_snapshot",
         _restored(stubbed, "appdata-dev-documents-copy"),
         {
             "DBClusterIdentifier": "appdata-dev-documents-copy",
-            "SnapshotIdentifier": "appdata-dev-documentdb-20261201-030000",
+            "SnapshotIdentifier": SNAPSHOT,
             "Engine": "docdb",
             "DBClusterParameterGroupName": "appdata-dev-documents-tls",
             **PLACEMENT,
         },
     )
     result = run_ops(
-        "restore", "documentdb", "--env", ENV,
-        "--recovery-point", "appdata-dev-documentdb-20261201-030000",
+        "restore", "documentdb", "--env", ENV, "--recovery-point", SNAPSHOT,
         "--to-cluster", "appdata-dev-documents-copy", "--json", connect=stubbed.connect,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -227,9 +241,33 @@ def test_restore_documentdb_from_a_snapshot_into_its_network_and_parameter_group
         "appdata-dev-documents-copy",
         "cluster restore",
     )
-    assert (
-        "aws docdb create-db-instance --db-cluster-identifier appdata-dev-documents-copy"
-        in (document["notes"][0])
+    (note,) = document["notes"]
+    assert "aws docdb create-db-instance --db-cluster-identifier appdata-dev-documents-copy" in note
+
+
+def test_a_snapshot_from_another_major_version_gets_the_default_parameter_group(
+    stubbed: Stubbed, run_ops: RunOps
+) -> None:
+    """The live 5.0 cluster's group does not fit a 4.0 snapshot: the API would refuse it."""
+    _live(stubbed)
+    _described(stubbed, "4.0.0")
+    stubbed.docdb.add_response(
+        "restore_db_cluster_from_snapshot",
+        _restored(stubbed, "appdata-dev-documents-old"),
+        {
+            "DBClusterIdentifier": "appdata-dev-documents-old",
+            "SnapshotIdentifier": SNAPSHOT,
+            "Engine": "docdb",
+            **PLACEMENT,
+        },
+    )
+    result = run_ops(
+        "restore", "documentdb", "--env", ENV, "--recovery-point", SNAPSHOT,
+        "--to-cluster", "appdata-dev-documents-old", connect=stubbed.connect,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "note: the snapshot is of engine version 4.0.0, the live cluster runs 5.0.0" in (
+        result.stderr
     )
 
 
@@ -258,6 +296,12 @@ def test_restore_documentdb_to_the_latest_point_in_time(stubbed: Stubbed, run_op
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("cluster restore appdata-dev-documents-pitr: available")
+    assert (
+        "note: the restored cluster has the engine's default parameter group: set the live one's"
+        " (audit log, profiler) with `aws docdb modify-db-cluster --db-cluster-identifier "
+        "appdata-dev-documents-pitr --db-cluster-parameter-group-name appdata-dev-documents-tls"
+        " --apply-immediately`, then reboot its instances"
+    ) in result.stderr
 
 
 def test_restore_documentdb_through_aws_backup(stubbed: Stubbed, run_ops: RunOps) -> None:

@@ -19,6 +19,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from config import load_environments
 from tests.fixtures.synth import cdk_json_context, run_app, synthesize
 from tests.stack.test_snapshots import normalized
 
@@ -125,6 +126,8 @@ def test_defaults_are_documentdb_5_encrypted_protected_and_snapshotted(
         assert instance["Properties"]["DBClusterIdentifier"] == {"Ref": CLUSTER}
     for logical_id in (KEY, SECRET):
         assert resource(docs, logical_id)["DeletionPolicy"] == "Retain", logical_id
+    for logical_id in ("DocumentDbClusterSubnetsC1CF1DF2", SECURITY_GROUP):
+        assert resource(docs, logical_id).get("DeletionPolicy", "Delete") == "Delete"
 
 
 def test_configured_values_reach_the_cluster(lab: dict[str, Any]) -> None:
@@ -133,6 +136,10 @@ def test_configured_values_reach_the_cluster(lab: dict[str, Any]) -> None:
     assert props["DeletionProtection"] is False
     assert props["BackupRetentionPeriod"] == 3
     assert cluster["DeletionPolicy"] == "Retain"
+    # a retained cluster keeps the network it is in (a subnet group in use cannot be deleted)
+    for logical_id in ("DocumentDbClusterSubnetsC1CF1DF2", SECURITY_GROUP):
+        body = resource(lab, logical_id)
+        assert (body["DeletionPolicy"], body["UpdateReplacePolicy"]) == ("Retain", "Retain")
     (instance,) = of_type(lab, "AWS::DocDB::DBInstance").values()
     assert instance["Properties"]["DBInstanceClass"] == "db.t4g.medium"
     parameters = resource(lab, PARAMETER_GROUP)["Properties"]["Parameters"]
@@ -312,6 +319,8 @@ def test_template_matches_snapshot(docs: dict[str, Any], snapshot: SnapshotAsser
             "instance_class: 'db.m5.large' is not a DocumentDB 5.0 instance class such as "
             "db.r6g.large or db.t4g.medium",
         ),
+        ({"instance_class": "db.r6g.3xlarge"}, "instance_class: 'db.r6g.3xlarge' is not"),
+        ({"instance_class": "db.r6gd.large"}, "instance_class: 'db.r6gd.large' is not"),
         ({"instances": 0}, "instances: 0 is not a whole number from 1 to 16"),
         ({"ingress_cidrs": ["0.0.0.0/0"]}, "ingress_cidrs: '0.0.0.0/0' is not an IPv4 CIDR"),
         ({"removal_policy": "destroy"}, "removal_policy: 'destroy' is not one of snapshot, retain"),
@@ -335,6 +344,19 @@ def test_bad_document_db_settings_exit_2_with_one_line(change: object, expected:
     assert line.startswith("error: invalid configuration: environments.dev.document_db")
     assert expected in line
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "instance_class",
+    ["db.r5.large", "db.r6g.xlarge", "db.r6g.2xlarge", "db.r6gd.xlarge", "db.r8g.24xlarge",
+     "db.t3.medium", "db.t4g.medium"],
+)  # fmt: skip
+def test_every_documentdb_5_instance_size_is_accepted(instance_class: str) -> None:
+    raw = {"dev": {"region": "eu-west-1", "table": {"table_name": "app-data-dev"},
+                   "document_db": {"instance_class": instance_class}}}  # fmt: skip
+    (config,) = load_environments(raw)
+    assert config.document_db is not None
+    assert config.document_db.instance_class == instance_class
 
 
 def test_cfn_lint_passes(synthesized_docs: tuple[Path, dict[str, Any]]) -> None:
