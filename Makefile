@@ -34,8 +34,8 @@ node_modules/.installed: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# PostgreSQL server binaries for the migration tests: installed from Debian if missing.
-.ci/.system-packages:
+# PostgreSQL server binaries and Redis for the tests: installed from Debian if missing.
+.ci/.system-packages: .ci/system-packages.sh
 	@bash .ci/system-packages.sh
 	@touch $@
 
@@ -140,7 +140,7 @@ db-restore: ## Local PostgreSQL: restore DUMP as the owner in one transaction (a
 clean: ## Remove build output (keeps the venv and node_modules)
 	@rm -rf cdk.out cdk.out.deploy .mypy_cache .ruff_cache
 
-local: install ## Local data layer: PostgreSQL (migrated), DynamoDB (moto), documents (FerretDB); writes .env
+local: install ## Local data layer: PostgreSQL (migrated), DynamoDB (moto), documents (FerretDB), cache (Redis); writes .env
 	@$(PY) -m devtools.local up
 
 local-down: install ## Stop the local data layer (keeps its data in .local/)

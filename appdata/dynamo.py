@@ -75,6 +75,8 @@ class DynamoDBClient(Protocol):
 
     def batch_get_item(self, **kwargs: Any) -> dict[str, Any]: ...
 
+    def update_item(self, **kwargs: Any) -> dict[str, Any]: ...
+
     def transact_write_items(self, **kwargs: Any) -> dict[str, Any]: ...
 
 
@@ -85,6 +87,12 @@ class AppDataError(Exception):
 class UserAlreadyExistsError(AppDataError):
     def __init__(self, user_id: str) -> None:
         super().__init__(f"user {user_id!r} already exists (USER#{user_id} / PROFILE)")
+        self.user_id = user_id
+
+
+class UserNotFoundError(AppDataError, LookupError):
+    def __init__(self, user_id: str) -> None:
+        super().__init__(f"no user {user_id!r} (USER#{user_id} / PROFILE)")
         self.user_id = user_id
 
 
@@ -248,6 +256,41 @@ class AppDataRepository:
                 raise UserAlreadyExistsError(user_id) from error
             raise
         return item
+
+    def update_user_profile(
+        self,
+        user_id: str,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        role: str | None = None,
+    ) -> Item:
+        """Set the given fields of an existing profile (``attribute_exists(PK)``, else
+        `UserNotFoundError`); returns the profile as stored now."""
+        changes = {
+            attribute: value
+            for attribute, value in ((EMAIL_ATTRIBUTE, email), ("name", name), ("role", role))
+            if value is not None
+        }
+        if not changes:
+            raise ValueError("update_user_profile needs at least one of email, name, role")
+        names = {f"#a{n}": attribute for n, attribute in enumerate(changes)}
+        values = {f":v{n}": value for n, value in enumerate(changes.values())}
+        try:
+            response = self._client.update_item(
+                TableName=self.table_name,
+                Key=to_wire(user_profile_key(user_id)),
+                UpdateExpression="SET " + ", ".join(f"#a{n} = :v{n}" for n in range(len(changes))),
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={**names, "#pk": PARTITION_KEY},
+                ExpressionAttributeValues=to_wire(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                raise UserNotFoundError(user_id) from error
+            raise
+        return from_wire(response["Attributes"])
 
     def create_order(
         self,

@@ -13,6 +13,8 @@ have none, so a user is there or not (the PostgreSQL schema keeps ``deleted_at``
   offset bounded by `MAX_PAGE_SIZE`, with the total.
 * `Users.update`: the given fields and ``updated_at``; a taken email raises
   `DuplicateUserError` here too (FerretDB reports that one as an internal error).
+* `Users.get_preferences` / `set_preferences`: the user's settings document, the
+  standards' ``preferences: {theme, notifications}`` (defaults when never set).
 """
 
 from __future__ import annotations
@@ -56,6 +58,22 @@ class MongoUser:
     cognito_id: str | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """The standards' ``preferences`` sub-document of a user."""
+
+    theme: str = "light"
+    notifications: bool = True
+
+
+def _preferences(document: dict[str, Any]) -> Preferences:
+    stored = document.get("preferences") or {}
+    return Preferences(
+        theme=str(stored.get("theme", Preferences.theme)),
+        notifications=bool(stored.get("notifications", Preferences.notifications)),
+    )
 
 
 def _utc_now() -> datetime:
@@ -154,6 +172,32 @@ class Users:
         if found is None:
             raise UserNotFoundError(f"no user with id {user_id!r}")
         return _user(found)
+
+    def get_preferences(self, user_id: str) -> Preferences:
+        """The user's preferences (the defaults where never set); `UserNotFoundError`."""
+        found = self._users.find_one({"_id": _object_id(user_id)}, {"preferences": 1})
+        if found is None:
+            raise UserNotFoundError(f"no user with id {user_id!r}")
+        return _preferences(found)
+
+    def set_preferences(self, user_id: str, preferences: Preferences) -> Preferences:
+        """Replace the user's preferences; ``updated_at`` moves."""
+        found = self._users.find_one_and_update(
+            {"_id": _object_id(user_id)},
+            {
+                "$set": {
+                    "preferences": {
+                        "theme": preferences.theme,
+                        "notifications": preferences.notifications,
+                    },
+                    "updated_at": self._clock(),
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if found is None:
+            raise UserNotFoundError(f"no user with id {user_id!r}")
+        return _preferences(found)
 
     def _duplicate(
         self, exc: DuplicateKeyError, email: str, cognito_id: str | None

@@ -211,9 +211,52 @@ def soft_delete_user(conn: psycopg.Connection[Any], user_id: UUID) -> bool:
     The row stays (and so do its posts); the reads in this module skip it. Its
     email stays taken: the schema's UNIQUE constraint on email is not partial.
     """
+    return soft_delete_user_returning_email(conn, user_id) is not None
+
+
+def soft_delete_user_returning_email(conn: psycopg.Connection[Any], user_id: UUID) -> str | None:
+    """`soft_delete_user`, answering the deleted user's email (None: nothing deleted), which
+    a cache keyed by email must forget."""
     with conn.cursor() as cur:
         cur.execute(
-            "UPDATE users SET deleted_at = now() WHERE id = %(id)s AND deleted_at IS NULL",
+            "UPDATE users SET deleted_at = now() WHERE id = %(id)s AND deleted_at IS NULL"
+            " RETURNING email",
             {"id": user_id},
         )
-        return cur.rowcount == 1
+        row = cur.fetchone()
+    return str(row[0]) if row else None
+
+
+UPDATE_USER_SQL = f"""
+    UPDATE users u SET {{assignments}}
+    FROM (SELECT id, email FROM users WHERE id = %(id)s AND deleted_at IS NULL FOR UPDATE) old
+    WHERE u.id = old.id
+    RETURNING {_USER_COLUMNS}, old.email AS previous_email
+"""
+
+
+def update_user(
+    conn: psycopg.Connection[Any],
+    user_id: UUID,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    role: str | None = None,
+) -> tuple[User, str] | None:
+    """Set the given fields of a live user; (the user as stored now, the email it had before),
+    or None when there is no such live user. ``updated_at`` moves by the schema's trigger."""
+    changes = {
+        column: value
+        for column, value in (("email", email), ("name", name), ("role", role))
+        if value is not None
+    }
+    if not changes:
+        raise ValueError("update_user needs at least one of email, name, role")
+    assignments = ", ".join(f"{column} = %({column})s" for column in changes)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            UPDATE_USER_SQL.format(assignments=assignments),  # columns from the fixed list above
+            {"id": user_id, **changes},
+        )
+        row = cur.fetchone()
+    return (_user(row), str(row["previous_email"])) if row else None

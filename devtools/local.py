@@ -19,12 +19,16 @@
   the database of ``aurora.database_name``, its indexes applied
   (``documents.collections``); ``MONGODB_URL`` in ``.env``. Without Go (to build
   FerretDB) it is left out, with one line saying why.
+* Cache: Debian's redis-server on 127.0.0.1, its append-only file in
+  ``.local/cache`` (`devtools.cache_store`); ``CACHE_URL`` and ``APPDATA_ENV`` in
+  ``.env``. Without redis-server it is left out, with one line saying why.
 
 Every step is idempotent. Settings (environment variables): ``LOCAL_DIR``
 (.local), ``LOCAL_PG_PORT`` (54329), ``LOCAL_DYNAMODB_PORT`` (48000),
 ``LOCAL_STACK_ENV`` (dev), ``LOCAL_ENV_FILE`` (.env), ``LOCAL_TEMPLATE`` (a template
 to use as is, no synth), ``LOCAL_PG_BINDIR`` (PostgreSQL's bin directory),
-``LOCAL_CDK`` (the cdk CLI), ``LOCAL_MONGODB_PORT`` (47017). Failures print one
+``LOCAL_CDK`` (the cdk CLI), ``LOCAL_MONGODB_PORT`` (47017), ``LOCAL_CACHE_PORT``
+(46379). Failures print one
 ``error:`` line and exit 1.
 """
 
@@ -46,6 +50,7 @@ from typing import Any
 from config import ConfigError, load_access
 from dbaccess.errors import AccessError
 from dbaccess.roles import AccessLevel, RoleSet
+from devtools.cache_store import LocalCacheError, RedisProcess, installed_redis_server
 from devtools.document_store import FerretProcess, LocalDocumentError, apply_indexes
 from devtools.dynamodb_local import (
     DUMMY_ACCESS_KEY,
@@ -65,6 +70,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG_PORT = 54329
 DEFAULT_DYNAMODB_PORT = 48000
 DEFAULT_MONGODB_PORT = 47017
+DEFAULT_CACHE_PORT = 46379
+LOCAL_CACHE_ENVIRONMENT = "local"
+"""The cache namespace's environment locally (``APPDATA_ENV``): never a deployed one's."""
 TABLE_NAME_VARIABLE = "APPDATA_TABLE_NAME"  # appdata.dynamo.AppDataRepository.from_env reads it
 # What the template is synthesized from: newer than the template means synthesize again.
 TEMPLATE_SOURCES = ("cdk.json", "app.py", "config", "data_constructs", "stacks", "appdata/keys.py")
@@ -89,6 +97,7 @@ class Settings:
     pg_bindir: Path | None
     cdk: Path
     mongodb_port: int = DEFAULT_MONGODB_PORT
+    cache_port: int = DEFAULT_CACHE_PORT
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -120,6 +129,7 @@ class Settings:
             pg_bindir=path("LOCAL_PG_BINDIR", None),
             cdk=cdk,
             mongodb_port=port("LOCAL_MONGODB_PORT", DEFAULT_MONGODB_PORT),
+            cache_port=port("LOCAL_CACHE_PORT", DEFAULT_CACHE_PORT),
         )
 
     @property
@@ -133,6 +143,10 @@ class Settings:
     @property
     def ferretdb(self) -> FerretProcess:
         return FerretProcess(self.local_dir / "documents", self.mongodb_port)
+
+    @property
+    def redis(self) -> RedisProcess:
+        return RedisProcess(self.local_dir / "cache", self.cache_port)
 
     @property
     def template_path(self) -> Path:
@@ -327,6 +341,10 @@ def cmd_up(settings: Settings, say: Callable[[str], None]) -> int:
         mongodb_url = _document_store(settings, database, say)
         if mongodb_url is not None:
             values["MONGODB_URL"] = mongodb_url
+        cache_url = _cache(settings, say)
+        if cache_url is not None:
+            values["CACHE_URL"] = cache_url
+            values["APPDATA_ENV"] = LOCAL_CACHE_ENVIRONMENT
         write_env_file(settings.env_file, values)
     say("")
     say(f"Connection settings (written to {_rel(settings.env_file, settings.root)}):")
@@ -352,6 +370,24 @@ def _document_store(settings: Settings, database: str, say: Callable[[str], None
     url = ferretdb.url(database)
     say(f"  database {database}: {apply_indexes(url)}")
     return url
+
+
+def _cache(settings: Settings, say: Callable[[str], None]) -> str | None:
+    """Redis; without redis-server, left out with one line (None)."""
+    if installed_redis_server() is None:
+        say(
+            "Cache (Redis): left out, no CACHE_URL: redis-server is not installed "
+            "(Debian package redis-server; make install adds it when run as root)"
+        )
+        return None
+    redis = settings.redis
+    pid, started = redis.start()
+    say(
+        f"Cache (Redis): {'started' if started else 'already running'} on"
+        f" {redis.host}:{redis.port} (pid {pid}, data {_rel(redis.directory, settings.root)},"
+        f" log {_rel(redis.logfile, settings.root)})"
+    )
+    return redis.url()
 
 
 def _migrate(url: str, directory: Path) -> str:
@@ -382,6 +418,8 @@ def cmd_down(settings: Settings, say: Callable[[str], None]) -> int:
         say(f"nothing to stop: {settings.local_dir} does not exist")
         return EXIT_OK
     with _locked(settings):
+        cache_stopped = settings.redis.stop()
+        say(f"Cache (Redis): {'stopped' if cache_stopped else 'was not running'}")
         ferretdb_stopped = settings.ferretdb.stop()
         say(f"Documents (FerretDB): {'stopped' if ferretdb_stopped else 'was not running'}")
         moto_stopped = settings.moto.stop()
@@ -416,6 +454,11 @@ def cmd_status(settings: Settings, say: Callable[[str], None]) -> int:
         say(f"Documents (FerretDB): running on 127.0.0.1:{documents.port} (pid {documents.pid})")
     else:
         say("Documents (FerretDB): stopped")
+    cache = settings.redis.status()
+    if cache.running:
+        say(f"Cache (Redis): running on 127.0.0.1:{cache.port} (pid {cache.pid})")
+    else:
+        say("Cache (Redis): stopped")
     if settings.env_file.is_file():
         say(f"settings: {settings.env_file}")
     return EXIT_OK if pg.running and moto.running else EXIT_STOPPED
@@ -446,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         LocalError,
         LocalDynamoError,
         LocalDocumentError,
+        LocalCacheError,
         PostgresUnavailableError,
         AccessError,
     ) as error:

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.backup_api",
     "tests.fixtures.golang_migrate",
     "tests.fixtures.ferretdb",
+    "tests.fixtures.redis_server",
 ]
 
 

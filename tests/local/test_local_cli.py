@@ -25,9 +25,12 @@ import psycopg
 import pytest
 from pymongo import MongoClient
 
+from appdata.cache.client import cache_from_env
+from appdata.cache.repositories import PROFILE
 from appdata.mongo import Users
-from devtools.local import ROOT, LocalError, Settings, ensure_template
+from devtools.local import ROOT, LocalError, Settings, _cache, ensure_template
 from devtools.postgres import port_is_free, process_alive
+from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.synth import Synthesized
 
 
@@ -45,6 +48,7 @@ class Local:
     pg_port: int
     dynamodb_port: int
     mongodb_port: int
+    cache_port: int
 
     @property
     def local_dir(self) -> Path:
@@ -61,11 +65,12 @@ class Local:
             check=False,
         )
 
-    def pids(self) -> tuple[int, int, int]:
+    def pids(self) -> tuple[int, int, int, int]:
         pg = int((self.local_dir / "postgres/data/postmaster.pid").read_text().split()[0])
         moto = int(json.loads((self.local_dir / "dynamodb/moto.pid").read_text())["pid"])
         ferret = int(json.loads((self.local_dir / "documents/ferretdb.pid").read_text())["pid"])
-        return pg, moto, ferret
+        redis = int(json.loads((self.local_dir / "cache/redis.pid").read_text())["pid"])
+        return pg, moto, ferret, redis
 
     def dotenv(self) -> dict[str, str]:
         lines = (self.base / ".env").read_text().splitlines()
@@ -73,13 +78,18 @@ class Local:
 
 
 @pytest.fixture
-def local(synthesized: Synthesized, ferretdb_binary: Path) -> Iterator[Local]:
+def local(
+    synthesized: Synthesized, ferretdb_binary: Path, redis_server_process: RedisServer
+) -> Iterator[Local]:
+    """``redis_server_process``: only to require redis-server (skip, or fail under CI)."""
+    del redis_server_process
     # Not tmp_path: the postgres OS user must reach the directory, and pytest's is 0700.
     base = Path(tempfile.mkdtemp(prefix="devtools-local-"))
     base.chmod(0o755)
     template = base / "template.json"
     template.write_text(json.dumps(synthesized.raw["dev"]))
     pg_port, dynamodb_port, mongodb_port = _free_port(), _free_port(), _free_port()
+    cache_port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCAL_"))}
     env.update(
         LOCAL_DIR=str(base / "local"),
@@ -88,8 +98,9 @@ def local(synthesized: Synthesized, ferretdb_binary: Path) -> Iterator[Local]:
         LOCAL_PG_PORT=str(pg_port),
         LOCAL_DYNAMODB_PORT=str(dynamodb_port),
         LOCAL_MONGODB_PORT=str(mongodb_port),
+        LOCAL_CACHE_PORT=str(cache_port),
     )
-    handle = Local(base, env, pg_port, dynamodb_port, mongodb_port)
+    handle = Local(base, env, pg_port, dynamodb_port, mongodb_port, cache_port)
     try:
         yield handle
     finally:
@@ -118,8 +129,11 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     assert (
         "database app: indexes created: email_1, cognito_id_1, created_at_-1__id_-1" in first.stdout
     )
+    assert f"Cache (Redis): started on 127.0.0.1:{local.cache_port}" in first.stdout
     values = local.dotenv()
     assert values["MONGODB_URL"] == f"mongodb://127.0.0.1:{local.mongodb_port}/app"
+    assert values["CACHE_URL"] == f"redis://127.0.0.1:{local.cache_port}/0"
+    assert values["APPDATA_ENV"] == "local"
     assert values["DATABASE_URL"] == f"postgresql://app_rw@127.0.0.1:{local.pg_port}/app"
     owner = values["MIGRATIONS_DATABASE_URL"]
     assert owner == f"postgresql://postgres@127.0.0.1:{local.pg_port}/app"
@@ -142,6 +156,9 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     documents = MongoClient(values["MONGODB_URL"], serverSelectionTimeoutMS=5000)
     Users(documents.get_default_database()).create(email="kept@example.com", name="Kept")
     documents.close()
+    cache = cache_from_env(values)
+    cache.get(PROFILE, "kept", lambda: {"name": "Kept"})
+    assert cache.get(PROFILE, "kept", lambda: {"name": "not from the cache"}) == {"name": "Kept"}
 
     second = local.run("up")
     assert second.returncode == 0, second.stderr
@@ -151,6 +168,7 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     assert "roles: app_rw: unchanged; app_ro: unchanged" in second.stdout
     assert "table app-data-dev: exists, schema matches" in second.stdout
     assert "Documents (FerretDB): already running" in second.stdout
+    assert "Cache (Redis): already running" in second.stdout
     assert "database app: indexes: as declared" in second.stdout
     assert local.pids() == pids
     assert local.dotenv() == values
@@ -167,13 +185,15 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     assert down.returncode == 0, down.stderr
     assert "DynamoDB (moto): stopped" in down.stdout and "PostgreSQL: stopped" in down.stdout
     assert "Documents (FerretDB): stopped" in down.stdout
+    assert "Cache (Redis): stopped" in down.stdout
     assert not any(process_alive(pid) for pid in pids)
     assert _no_process_mentions(str(local.local_dir)) and _no_process_mentions(
         f"-p {local.dynamodb_port}"
     )
     assert _no_process_mentions(f"127.0.0.1:{local.mongodb_port}")
     assert port_is_free(local.pg_port) and port_is_free(local.dynamodb_port)
-    assert port_is_free(local.mongodb_port)
+    assert port_is_free(local.mongodb_port) and port_is_free(local.cache_port)
+    assert _no_process_mentions(f"--port {local.cache_port}")
     assert local.run("status").returncode == 3
     again = local.run("down")
     assert again.returncode == 0 and "was not running" in again.stdout
@@ -188,6 +208,8 @@ def test_up_twice_is_idempotent_and_down_leaves_nothing(local: Local) -> None:
     documents = MongoClient(values["MONGODB_URL"], serverSelectionTimeoutMS=5000)
     assert Users(documents.get_default_database()).get_by_email("kept@example.com").name == "Kept"
     documents.close()
+    # and the cache's entries (its append-only file)
+    assert cache_from_env(values).get(PROFILE, "kept", lambda: None) == {"name": "Kept"}
 
     reset = local.run("reset")
     assert reset.returncode == 0, reset.stderr
@@ -230,6 +252,7 @@ def test_port_in_use_is_one_clear_line(local: Local) -> None:
     for port, variable in (
         (local.dynamodb_port, "LOCAL_DYNAMODB_PORT"),
         (local.mongodb_port, "LOCAL_MONGODB_PORT"),
+        (local.cache_port, "LOCAL_CACHE_PORT"),
     ):
         with socket.socket() as squatter:
             squatter.bind(("127.0.0.1", port))
@@ -330,3 +353,17 @@ def test_synth_failure_and_missing_cdk_are_clear(tmp_path: Path) -> None:
         LocalError, match=r"is missing and the cdk CLI is not installed .* run `make synth`"
     ):
         ensure_template(failing, lambda _line: None)
+
+
+def test_without_redis_server_the_cache_is_left_out_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The rest of `make local` goes on; the repositories then read the stores directly."""
+    monkeypatch.setattr("devtools.local.installed_redis_server", lambda: None)
+    lines: list[str] = []
+    settings = Settings.from_env({"LOCAL_DIR": str(tmp_path)})
+    assert _cache(settings, lines.append) is None
+    assert lines == [
+        "Cache (Redis): left out, no CACHE_URL: redis-server is not installed "
+        "(Debian package redis-server; make install adds it when run as root)"
+    ]
