@@ -83,7 +83,7 @@ deploy: install ## Guard, then deploy what was guarded: make deploy ENV=dev [ALL
 	  && $(CDK) deploy --app $(DEPLOY_OUT) DatabaseStack-$(ENV) --require-approval broadening
 
 snapshot-update: install ## Re-record the template snapshots after an intended change
-	@$(PY) -m pytest tests/stack/test_snapshots.py tests/stack/test_document_db.py -k snapshot --snapshot-update
+	@$(PY) -m pytest tests/stack/test_snapshots.py tests/stack/test_document_db.py tests/stack/test_cache.py -k snapshot --snapshot-update
 
 bench: install ## Synth benchmark: this app vs an empty app, medians and ratio
 	@$(PY) bench/synth_bench.py

@@ -90,6 +90,18 @@ ALARMS: dict[str, AlarmDefault] = {
         0, 5, 1, 0, 1000, "throttles",
         "a throttled runner delays or fails a deploy: the account's concurrency is exhausted",
     ),
+    "cache_throttled_commands": AlarmDefault(
+        0, 5, 2, 0, 1_000_000, "commands",
+        "10 minutes of throttled commands: reads fall back to the stores, which take the load",
+    ),
+    "cache_ecpu": AlarmDefault(
+        80, 5, 3, 10, 100, "% of max_ecpu_per_second",
+        "15 minutes at 80% of the ECPU cap: past it the cache throttles instead of scaling",
+    ),
+    "cache_storage": AlarmDefault(
+        80, 5, 3, 10, 100, "% of max_data_storage_gb",
+        "at the storage cap the cache evicts and refuses writes: hits drop to the stores",
+    ),
 }  # fmt: skip
 
 BACKUP_MAX_AGE_HOURS = 26

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 
 from config.access import parse_access
+from config.cache import parse_cache
 from config.checks import LOG_RETENTION_DAYS, ingress_sources, matches
 from config.document_db import parse_document_db
 from config.errors import ConfigError
@@ -84,6 +85,7 @@ def _environment(name: object, body: object) -> EnvironmentConfig:
         monitoring=parse_monitoring(root.section("monitoring")),
         migrations=_migrations(root.section("migrations")),
         document_db=parse_document_db(root),
+        cache=parse_cache(root),
         tags=root.string_map("tags"),
     )
     root.finish()

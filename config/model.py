@@ -91,6 +91,26 @@ class DocumentDbConfig:
     ingress_security_group_ids: tuple[str, ...] = ()
 
 
+class CacheRemovalPolicy(Enum):
+    DESTROY = "destroy"
+    RETAIN = "retain"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheConfig:
+    """The optional ElastiCache Serverless (Valkey) cache of the standards' hot reads."""
+
+    engine_version: str = "8"
+    max_data_storage_gb: int = 10
+    max_ecpu_per_second: int = 5000
+    snapshot_retention_days: int = 1
+    daily_snapshot_time: str = "04:30"
+    removal_policy: CacheRemovalPolicy = CacheRemovalPolicy.DESTROY
+    """Entries are rebuilt from the stores on a miss: losing the cache loses no data."""
+    ingress_cidrs: tuple[str, ...] = ()
+    ingress_security_group_ids: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, kw_only=True)
 class NetworkConfig:
     """Where the cluster lives: a VPC this stack creates, or an existing one."""
@@ -195,6 +215,8 @@ class EnvironmentConfig:
     migrations: MigrationsConfig = field(default_factory=MigrationsConfig)
     document_db: DocumentDbConfig | None = None
     """None: the environment has no DocumentDB cluster (its section is absent)."""
+    cache: CacheConfig | None = None
+    """None: the environment has no ElastiCache cache (its section is absent)."""
     tags: tuple[tuple[str, str], ...] = ()
 
     @property

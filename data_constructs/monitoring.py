@@ -56,6 +56,15 @@ def max_connections(max_capacity: float) -> int:
 
 
 @dataclass(frozen=True)
+class MonitoredCache:
+    """The ElastiCache Serverless cache by name, with the limits its alarms are a share of."""
+
+    name: str
+    max_ecpu_per_second: int
+    max_data_storage_gb: int
+
+
+@dataclass(frozen=True)
 class MonitoredResources:
     """What the alarms watch, as the stack built it."""
 
@@ -68,6 +77,7 @@ class MonitoredResources:
     table: AppDataTable
     runner: lambda_.IFunction
     vault_name: str
+    cache: MonitoredCache | None = None
 
 
 class DatabaseMonitoring(Construct):
@@ -198,6 +208,28 @@ class DatabaseMonitoring(Construct):
             ],
         )
         self._monitor_custom("Backups", [self._group("Freshness", [self._backup_freshness()])])
+        if resources.cache is not None:
+            self._monitor_custom("Cache", [self._group("Throttles, ECPU, storage", self._cache())])
+
+    def _cache(self) -> list[Any]:
+        """ElastiCache Serverless publishes per cache (``clusterId``): throttled commands, ECPUs
+        consumed (a sum per period: the cap is per second) and bytes stored."""
+        cache = self._resources.cache
+        assert cache is not None
+        dims = {"clusterId": cache.name}
+        ecpu = self._config.alarm("cache_ecpu")
+        ecpu_period_seconds = (ecpu.period_minutes if ecpu else 5) * 60
+        return [
+            self._alarmed("cache_throttled_commands", "ThrottledCommands", "ThrottledCmds", dims,
+                          GT, statistic="Sum", namespace="AWS/ElastiCache"),
+            self._alarmed("cache_ecpu", "ECPU", "ElastiCacheProcessingUnits", dims, GT,
+                          statistic="Sum", namespace="AWS/ElastiCache",
+                          value=lambda pct: cache.max_ecpu_per_second * pct / 100
+                          * ecpu_period_seconds),
+            self._alarmed("cache_storage", "Storage", "BytesUsedForCache", dims, GT,
+                          statistic="Maximum", namespace="AWS/ElastiCache",
+                          value=lambda pct: cache.max_data_storage_gb * 10**9 * pct / 100),
+        ]  # fmt: skip
 
     def _monitor_custom(self, name: str, groups: list[mc.CustomMetricGroup | None]) -> None:
         self.facade.monitor_custom(

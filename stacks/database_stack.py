@@ -15,8 +15,9 @@ from data_constructs.backups import DatabaseBackups
 from data_constructs.document_db_cluster import DOCUMENTDB_PORT, DocumentDbCluster
 from data_constructs.log_encryption import LogEncryptionKey
 from data_constructs.migration_runner import MigrationRunner
-from data_constructs.monitoring import DatabaseMonitoring, MonitoredResources
+from data_constructs.monitoring import DatabaseMonitoring, MonitoredCache, MonitoredResources
 from data_constructs.network import DatabaseNetwork
+from data_constructs.serverless_cache import ServerlessCache
 from dbaccess.roles import RoleSet
 from dbmigrate.bundle import Bundle
 
@@ -29,6 +30,7 @@ class DatabaseStack(Stack):
     network: DatabaseNetwork
     aurora: AuroraCluster
     document_db: DocumentDbCluster | None
+    cache: ServerlessCache | None
     migrations: MigrationRunner
     backups: DatabaseBackups
     access: ApplicationAccess
@@ -83,6 +85,18 @@ class DatabaseStack(Stack):
             if config.document_db
             else None
         )
+        self.cache = (
+            ServerlessCache(
+                self,
+                "Cache",
+                config=config.cache,
+                environment_name=config.name,
+                vpc=self.network.vpc,
+                subnets=self.network.subnets,
+            )
+            if config.cache
+            else None
+        )
         self.access = ApplicationAccess(
             self,
             "Access",
@@ -108,6 +122,8 @@ class DatabaseStack(Stack):
         self._publish_access(config.ssm_prefix, config.access.roles)
         if self.document_db:
             self._publish_document_db(config.ssm_prefix, self.document_db)
+        if self.cache:
+            self._publish_cache(config.ssm_prefix, self.cache)
 
     def _monitoring(self, config: EnvironmentConfig) -> DatabaseMonitoring:
         instances = self.aurora.cluster.instance_identifiers
@@ -126,6 +142,15 @@ class DatabaseStack(Stack):
                 table=self.table,
                 runner=self.migrations.function,
                 vault_name=self.backups.vault.backup_vault_name,
+                cache=(
+                    MonitoredCache(
+                        name=self.cache.cache_name,
+                        max_ecpu_per_second=config.cache.max_ecpu_per_second,
+                        max_data_storage_gb=config.cache.max_data_storage_gb,
+                    )
+                    if self.cache and config.cache
+                    else None
+                ),
             ),
         )
 
@@ -189,6 +214,19 @@ class DatabaseStack(Stack):
             ),
             ("DocumentDbPort", "document-db/port", str(DOCUMENTDB_PORT)),
             ("DocumentDbSecretArn", "document-db/secret-arn", documents.secret.secret_arn),
+        ):
+            self._publish(prefix, output_id, parameter, value)
+
+    def _publish_cache(self, prefix: str, cache: ServerlessCache) -> None:
+        """Where a service finds the cache: CACHE_URL is rediss://<endpoint>:<port>."""
+        resource = cache.cache
+        for output_id, parameter, value in (
+            ("CacheName", "cache/name", cache.cache_name),
+            ("CacheArn", "cache/arn", resource.attr_arn),
+            ("CacheEndpoint", "cache/endpoint", resource.attr_endpoint_address),
+            ("CachePort", "cache/port", resource.attr_endpoint_port),
+            ("CacheReaderEndpoint", "cache/reader-endpoint", resource.attr_reader_endpoint_address),
+            ("CacheReaderPort", "cache/reader-port", resource.attr_reader_endpoint_port),
         ):
             self._publish(prefix, output_id, parameter, value)
 
