@@ -22,16 +22,23 @@ CACHE_URL_VARIABLE = "CACHE_URL"
 ENVIRONMENT_VARIABLE = "APPDATA_ENV"
 TAG_VARIABLE = "CACHE_KEY_TAG"
 TIMEOUT_SECONDS = 0.25
+MAX_CONNECTIONS = 32
 
 
 class CacheConfigError(ValueError):
     """A CACHE_URL redis-py cannot use."""
 
 
-def connect(url: str, *, timeout: float = TIMEOUT_SECONDS) -> redis.Redis:
+def connect(
+    url: str, *, timeout: float = TIMEOUT_SECONDS, max_connections: int = MAX_CONNECTIONS
+) -> redis.Redis:
+    """At most ``max_connections`` sockets: a burst of readers waits up to ``timeout`` for one
+    rather than opening a socket each (and then fails over to the store)."""
     try:
-        return redis.Redis.from_url(
+        pool = redis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
@@ -39,6 +46,7 @@ def connect(url: str, *, timeout: float = TIMEOUT_SECONDS) -> redis.Redis:
         )
     except ValueError as exc:
         raise CacheConfigError(f"{CACHE_URL_VARIABLE}: {exc}") from exc
+    return redis.Redis(connection_pool=pool)
 
 
 def cache_from_env(

@@ -24,6 +24,8 @@ Failures (connection refused, timeouts, a cache full of unreadable entries)
 fall back to the store. The first failure suspends the cache for
 ``retry_after`` seconds, so an outage costs one bounded timeout per interval,
 not one per call; it is logged once per ``log_interval``, and its recovery once.
+Concurrent reads of one key in a process share one call (`get`), also while the
+cache is down: a hot key costs the store one read per process at a time.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class CacheStats:
     errors: int = 0
     bypassed: int = 0
     """Reads that went straight to the store while the cache was suspended after a failure."""
+    coalesced: int = 0
+    """Reads that shared a concurrent read of the same key in this process."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str, count: int = 1) -> None:
@@ -92,7 +96,7 @@ class CacheStats:
                 name: getattr(self, name)
                 for name in (
                     "hits", "negative_hits", "misses", "store_reads", "fills",
-                    "invalidations", "errors", "bypassed",
+                    "invalidations", "errors", "bypassed", "coalesced",
                 )
             }  # fmt: skip
 
@@ -151,7 +155,14 @@ class ReadThroughCache:
     # -- reads -------------------------------------------------------------------
 
     def get(self, kind: EntryKind[Any], key: str, load: Callable[[], Any]) -> Any:
-        """The cached value of ``key``, else ``load()`` (None: not found, cached shorter)."""
+        """The cached value of ``key``, else ``load()`` (None: not found, cached shorter).
+
+        Concurrent calls for one key in this process share one call: a thousand threads
+        reading a hot key make one round trip to the cache, and on a miss one store read."""
+        names = self.namespace.names(kind, key)
+        return self._single_flight(names.value, lambda: self._get(kind, key, load))
+
+    def _get(self, kind: EntryKind[Any], key: str, load: Callable[[], Any]) -> Any:
         if self._client is None or self._suspended():
             self.stats.add("bypassed")
             return self._load(load)
@@ -167,7 +178,7 @@ class ReadThroughCache:
             if found:
                 return value
         self.stats.add("misses")
-        return self._single_flight(names.value, lambda: self._lead(kind, key, version, load))
+        return self._lead(kind, key, version, load)
 
     def _decoded(self, kind: EntryKind[Any], entry: bytes | str) -> tuple[bool, Any]:
         text = _text(entry)
@@ -183,13 +194,17 @@ class ReadThroughCache:
         return True, value
 
     def _single_flight(self, flight_key: str, lead: Callable[[], Any]) -> Any:
-        """One thread of this process runs ``lead``; the others get its result or error."""
+        """One thread of this process runs ``lead``; the others get its result or error.
+
+        The followers count as the leader's kind of answer: a hit, or a share of one store
+        read (``coalesced``)."""
         with self._state:
             flight = self._flights.get(flight_key)
             leader = flight is None
             if flight is None:
                 flight = self._flights[flight_key] = _Flight()
         if not leader:
+            self.stats.add("coalesced")
             flight.done.wait()
             if flight.error is not None:
                 raise flight.error

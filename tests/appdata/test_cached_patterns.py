@@ -7,6 +7,8 @@ read that must see the write; the store reads are counted by the cache's own
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 from uuid import uuid4
 
@@ -28,8 +30,12 @@ from appdata.cache.repositories import (
 from appdata.dynamo import AppDataRepository, UserNotFoundError
 from appdata.mongo import Preferences, Users
 from appdata.mongo import UserNotFoundError as MongoUserNotFoundError
+from devtools.dynamodb_local import TableDefinition
 from documents.indexes import apply
+from tests.access.test_readme_snippets import readme_block
+from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.redis_server import RedisServer
+from tests.support.processes import REPO
 
 
 @pytest.fixture
@@ -201,3 +207,22 @@ def test_every_pattern_answers_from_the_store_while_redis_is_down(
     profiles.update_user_profile("u1", name="Ann B.")  # writes go on; invalidation is skipped
     assert profiles.get_user_profile("u1")["name"] == "Ann B."  # type: ignore[index]
     assert cache.stats.errors == 1
+
+
+def test_the_readme_snippet_runs(
+    moto: MotoServer, dynamodb: Any, dev_table: TableDefinition, redis_server: RedisServer
+) -> None:
+    del dynamodb  # the dev table, created on the moto server
+    env = {
+        **moto.cli_env(),
+        "APPDATA_TABLE_NAME": dev_table.table_name,
+        "AWS_ENDPOINT_URL_DYNAMODB": moto.url,
+        "CACHE_URL": redis_server.url,
+        "APPDATA_ENV": "readme",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", readme_block("Using the cache")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["Ann B.", "1 2"]
