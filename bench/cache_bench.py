@@ -7,11 +7,14 @@ synthesized dev template) and a throwaway PostgreSQL, migrated. Each round, in
 turn: the store read alone (the baseline), a cache hit, and a cache miss
 (the entry invalidated before each read), for the DynamoDB profile and the
 PostgreSQL user by id; then ``--cold`` concurrent readers of one cold key,
-counting the reads that reach DynamoDB. Prints medians over the rounds of the
-p50 and p99 latency and the reads per second of each path, and the ratios.
+counting the reads that reach DynamoDB (threads of this one process: the tests
+measure the lock across processes). Prints medians over the rounds of the p50 and
+p99 latency and the reads per second of each path (one caller, one read after the
+other: 1 / mean latency), and the ratios.
 
-The stores are on loopback (moto answers in about a millisecond, PostgreSQL in a
-fraction), so the hit/store ratio is a lower bound of what a network hop adds.
+Everything is on loopback: moto's DynamoDB (several ms a GetItem, far slower than
+DynamoDB itself), PostgreSQL and Redis (a fraction of a ms). In AWS both sides pay
+a network round trip, so these ratios say how the paths compare here, not there.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ ECPU are capped by configuration; a daily snapshot is kept for
 ``snapshot_retention_days``.
 
 ElastiCache requires the cache's name: ``appdata-<env>``, unique per account
-and region as the environments are. Removal is DESTROY unless configured: every
-entry is rebuilt from the stores on a miss (`appdata.cache`).
+and region as the environments are. A named resource cannot be replaced by
+CloudFormation, so a change to a create-only property (subnets, key) fails the
+deploy (the README says how to move it). Removal is DESTROY unless configured:
+every entry is rebuilt from the stores on a miss (`appdata.cache`).
 
 No IAM authentication: clients connect with TLS and the default user, and reach
 is the security group's. IAM authentication would need an ElastiCache user

@@ -1,6 +1,6 @@
-"""The local cache of ``make local``: Debian's redis-server, detached, on 127.0.0.1, its
-append-only file and its log in the directory (kept between runs, wiped by
-``make local-reset``).
+"""The local cache of ``make local``: Debian's redis-server, detached, on 127.0.0.1, its log
+in the directory, and no persistence: its entries go with ``make local-down``, as moto's
+items do, so a restarted stack never serves entries of data that is gone.
 
 Installed from Debian when missing, as PostgreSQL is (``.ci/system-packages.sh``);
 a machine that has neither it nor root gets one line saying why, and the rest of
@@ -29,7 +29,8 @@ def installed_redis_server() -> str | None:
 
 @dataclass(frozen=True)
 class RedisProcess(DetachedServer):
-    """``redis-server --bind 127.0.0.1 --port PORT --dir DIR``, no config file of the host's."""
+    """``redis-server --bind 127.0.0.1 --port PORT --dir DIR``, no config file of the host's,
+    no snapshots, no append-only file."""
 
     name: ClassVar[str] = "Redis"
     file_stem: ClassVar[str] = "redis"
@@ -52,7 +53,7 @@ class RedisProcess(DetachedServer):
             "--bind", self.host,
             "--port", str(self.port),
             "--dir", str(self.directory),
-            "--appendonly", "yes",
+            "--appendonly", "no",
             "--save", "",
             "--protected-mode", "yes",
             "--daemonize", "no",

@@ -19,8 +19,8 @@
   the database of ``aurora.database_name``, its indexes applied
   (``documents.collections``); ``MONGODB_URL`` in ``.env``. Without Go (to build
   FerretDB) it is left out, with one line saying why.
-* Cache: Debian's redis-server on 127.0.0.1, its append-only file in
-  ``.local/cache`` (`devtools.cache_store`); ``CACHE_URL`` and ``APPDATA_ENV`` in
+* Cache: Debian's redis-server on 127.0.0.1, its log in ``.local/cache``, no
+  persistence (`devtools.cache_store`); ``CACHE_URL`` and ``APPDATA_ENV`` in
   ``.env``. Without redis-server it is left out, with one line saying why.
 
 Every step is idempotent. Settings (environment variables): ``LOCAL_DIR``

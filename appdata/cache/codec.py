@@ -1,6 +1,7 @@
 """Cached values as explicit JSON: the types the repositories return, tagged; never pickle.
 
-A DynamoDB item holds ``Decimal`` numbers (boto3's convention), sets and bytes;
+A DynamoDB item holds ``Decimal`` numbers (boto3's convention), sets and
+``Binary`` values;
 a PostgreSQL user holds ``UUID`` and ``datetime``; JSON has none of them. Each
 is written as a one-key object (``{"$decimal": "12.50"}``) and read back as the
 same type, so a hit returns what the store would have. An unknown type is an
@@ -18,8 +19,10 @@ from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
+from boto3.dynamodb.types import Binary
+
 T = TypeVar("T")
-_TAGS = ("$decimal", "$datetime", "$uuid", "$set", "$bytes", "$object")
+_TAGS = ("$decimal", "$datetime", "$uuid", "$set", "$bytes", "$binary", "$object")
 
 
 class CodecError(ValueError):
@@ -52,6 +55,7 @@ _ENCODERS: tuple[tuple[Any, Callable[[Any], Any]], ...] = (
     (Decimal, lambda v: {"$decimal": str(v)}),
     (datetime, lambda v: {"$datetime": v.isoformat()}),
     (UUID, lambda v: {"$uuid": str(v)}),
+    (Binary, lambda v: {"$binary": base64.b64encode(v.value).decode()}),
     (bytes | bytearray, lambda v: {"$bytes": base64.b64encode(bytes(v)).decode()}),
     (set | frozenset, lambda v: {"$set": sorted((_encode(x) for x in v), key=json.dumps)}),
     (list | tuple, lambda v: [_encode(x) for x in v]),
@@ -77,6 +81,7 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "$datetime": datetime.fromisoformat,
     "$uuid": UUID,
     "$bytes": base64.b64decode,
+    "$binary": lambda text: Binary(base64.b64decode(text)),
     "$set": lambda items: {_decode(v) for v in items},
     "$object": lambda inner: {k: _decode(v) for k, v in inner.items()},
 }

@@ -10,10 +10,19 @@ Each write goes to the store first and invalidates after it has committed
 must therefore run outside the caller's transaction: `CachedUsers` refuses one
 inside, since invalidating before the commit would let a reader cache the
 uncommitted past for a whole TTL.
+
+Loads read the store's latest committed state, as the versioned fill requires:
+DynamoDB with ``ConsistentRead`` (a miss costs a strongly consistent read);
+PostgreSQL in a transaction of its own, and not through the cache at all when
+the caller's transaction is open (its snapshot may predate committed writes,
+its own writes may yet roll back); MongoDB through the client's read
+preference, which must be the primary (the default), and the PostgreSQL
+connection must be the writer's, not a reader endpoint's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -61,7 +70,7 @@ class CachedProfiles:
 
     def get_user_profile(self, user_id: str) -> Item | None:
         return self.cache.get(  # type: ignore[no-any-return]
-            PROFILE, user_id, lambda: self.repository.get_user_profile(user_id)
+            PROFILE, user_id, lambda: self.repository.get_user_profile(user_id, consistent=True)
         )
 
     def create_user(self, user_id: str, **fields: Any) -> Item:
@@ -84,14 +93,31 @@ class CachedUsers:
         self.cache = cache
 
     def get_user(self, conn: psycopg.Connection[Any], user_id: UUID) -> postgres.User | None:
-        return self.cache.get(  # type: ignore[no-any-return]
-            USER_BY_ID, str(user_id), lambda: postgres.get_user(conn, user_id)
-        )
+        return self._read(conn, USER_BY_ID, str(user_id), lambda: postgres.get_user(conn, user_id))
 
     def find_user_by_email(self, conn: psycopg.Connection[Any], email: str) -> postgres.User | None:
-        return self.cache.get(  # type: ignore[no-any-return]
-            USER_BY_EMAIL, email, lambda: postgres.find_user_by_email(conn, email)
+        return self._read(
+            conn, USER_BY_EMAIL, email, lambda: postgres.find_user_by_email(conn, email)
         )
+
+    def _read(
+        self,
+        conn: psycopg.Connection[Any],
+        kind: EntryKind[postgres.User],
+        key: str,
+        load: Callable[[], postgres.User | None],
+    ) -> postgres.User | None:
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            self.cache.stats.add("bypassed")  # the caller's transaction: neither cached nor shared
+            return load()
+        if conn.autocommit:
+            return self.cache.get(kind, key, load)  # type: ignore[no-any-return]
+
+        def committed() -> postgres.User | None:
+            with conn.transaction():  # a fresh snapshot, committed: the connection stays idle
+                return load()
+
+        return self.cache.get(kind, key, committed)  # type: ignore[no-any-return]
 
     def create_user_with_post(
         self, conn: psycopg.Connection[Any], **fields: Any
@@ -105,13 +131,14 @@ class CachedUsers:
         self, conn: psycopg.Connection[Any], user_id: UUID, **changes: Any
     ) -> postgres.User | None:
         _outside_transaction(conn, "update_user")
-        with conn.transaction():
-            updated = postgres.update_user(conn, user_id, **changes)
-        if updated is None:
-            return None
-        user, previous_email = updated
-        self._forget(user.id, previous_email, user.email)
-        return user
+        updated = None
+        try:
+            with conn.transaction():
+                updated = postgres.update_user(conn, user_id, **changes)
+        finally:  # also when the commit's outcome is unknown: the entries may be wrong now
+            emails = (updated[1], updated[0].email) if updated else ()
+            self._forget(user_id, *emails, *([changes["email"]] if "email" in changes else []))
+        return updated[0] if updated else None
 
     def soft_delete_user(self, conn: psycopg.Connection[Any], user_id: UUID) -> bool:
         _outside_transaction(conn, "soft_delete_user")
@@ -124,7 +151,8 @@ class CachedUsers:
 
     def _forget(self, user_id: UUID, *emails: str) -> None:
         self.cache.invalidate(USER_BY_ID, str(user_id))
-        self.cache.invalidate(USER_BY_EMAIL, *dict.fromkeys(emails))
+        if emails:
+            self.cache.invalidate(USER_BY_EMAIL, *dict.fromkeys(emails))
 
 
 def _outside_transaction(conn: psycopg.Connection[Any], what: str) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
 import psycopg
 import pytest
 import redis
+from psycopg.pq import TransactionStatus
 from pymongo.database import Database
 
 from appdata import postgres
@@ -33,6 +35,7 @@ from appdata.mongo import UserNotFoundError as MongoUserNotFoundError
 from devtools.dynamodb_local import TableDefinition
 from documents.indexes import apply
 from tests.access.test_readme_snippets import readme_block
+from tests.fixtures.app_roles import as_user
 from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.redis_server import RedisServer
 from tests.support.processes import REPO
@@ -44,28 +47,32 @@ def cache(cache_redis: redis.Redis) -> ReadThroughCache:
 
 
 @pytest.fixture
-def get_items(dynamodb: Any) -> list[str]:
-    """GetItem requests that reached the DynamoDB endpoint."""
-    calls: list[str] = []
-    dynamodb.meta.events.register(
-        "before-parameter-build.dynamodb.GetItem",
-        lambda **kw: calls.append(kw["params"]["Key"]["PK"]["S"]),
-    )
-    return calls
+def get_items(dynamodb: Any) -> Iterator[list[tuple[str, bool]]]:
+    """GetItem requests that reached the DynamoDB endpoint, and whether each was consistent
+    (an eventually consistent load could fill the entry with the value before a write)."""
+    calls: list[tuple[str, bool]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        calls.append((params["Key"]["PK"]["S"], params["ConsistentRead"]))
+
+    event = "before-parameter-build.dynamodb.GetItem"
+    dynamodb.meta.events.register(event, record)
+    yield calls
+    dynamodb.meta.events.unregister(event, record)
 
 
 def test_profile_hit_after_miss_and_every_write_invalidates(
-    repo: AppDataRepository, cache: ReadThroughCache, get_items: list[str]
+    repo: AppDataRepository, cache: ReadThroughCache, get_items: list[tuple[str, bool]]
 ) -> None:
     profiles = CachedProfiles(repo, cache)
     assert profiles.get_user_profile("u1") is None  # not found, cached briefly
     assert profiles.get_user_profile("u1") is None
-    assert get_items == ["USER#u1"]
+    assert get_items == [("USER#u1", True)]
 
     profiles.create_user("u1", email="ann@example.com", name="Ann")
     assert profiles.get_user_profile("u1")["name"] == "Ann"  # type: ignore[index]
     assert profiles.get_user_profile("u1")["name"] == "Ann"  # type: ignore[index]
-    assert get_items == ["USER#u1"] * 2
+    assert get_items == [("USER#u1", True)] * 2
 
     profiles.update_user_profile("u1", name="Ann B.")
     profile = profiles.get_user_profile("u1")
@@ -119,6 +126,27 @@ def test_postgres_user_by_id_and_email_cached_and_every_write_invalidates(
     assert users.find_user_by_email(pg, "ada.l@example.com") is None
     assert users.soft_delete_user(pg, ada.id) is False
     assert users.update_user(pg, uuid4(), name="nobody") is None
+
+
+def test_postgres_reads_on_a_non_autocommit_connection(
+    fresh_db_url: str, pg: psycopg.Connection[Any], cache: ReadThroughCache
+) -> None:
+    """Outside a transaction a read runs in one of its own and leaves the connection idle;
+    inside the caller's, it goes to the store alone: its snapshot and its uncommitted writes
+    are the caller's, never cached or shared."""
+    users = CachedUsers(cache)
+    ada, _ = users.create_user_with_post(pg, email="ada@example.com", name="Ada", title="Hi")
+    with psycopg.connect(as_user(fresh_db_url, "app_rw")) as conn:
+        assert not conn.autocommit
+        assert users.get_user(conn, ada.id) == ada
+        assert conn.info.transaction_status == TransactionStatus.IDLE
+        assert users.update_user(conn, ada.id, name="Ada L.") is not None  # not refused
+        with conn.transaction(force_rollback=True):
+            conn.execute("UPDATE users SET name = 'uncommitted' WHERE id = %s", (ada.id,))
+            assert users.get_user(conn, ada.id).name == "uncommitted"  # type: ignore[union-attr]
+        assert cache.stats.bypassed == 1
+    fresh = users.get_user(pg, ada.id)
+    assert fresh is not None and fresh.name == "Ada L."
 
 
 def test_postgres_writes_inside_an_open_transaction_are_refused(

@@ -8,6 +8,7 @@ from decimal import Decimal
 from uuid import UUID
 
 import pytest
+from boto3.dynamodb.types import Binary
 
 from appdata.cache.codec import CodecError, DataclassCodec, JsonCodec
 from appdata.mongo import Preferences
@@ -22,6 +23,8 @@ def test_a_dynamodb_item_round_trips_with_its_types() -> None:
         "tags": {"a", "b"},
         "scores": {Decimal("1"), Decimal("2.5")},
         "avatar": b"\x00\xffPNG",
+        "thumbnail": Binary(b"\x89PNG"),
+        "chunks": {Binary(b"a"), Binary(b"b")},
         "nested": {"list": [Decimal("1.1"), None, True, "x"]},
         "$decimal": "a key that looks like a tag",
     }
@@ -29,6 +32,7 @@ def test_a_dynamodb_item_round_trips_with_its_types() -> None:
     text = codec.dumps(item)
     assert codec.loads(text) == item
     assert isinstance(codec.loads(text)["count"], Decimal)
+    assert isinstance(codec.loads(text)["thumbnail"], Binary)
     assert "pickle" not in text and json.loads(text)  # plain JSON text
 
 

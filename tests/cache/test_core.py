@@ -196,9 +196,8 @@ def test_a_stopped_cache_falls_back_to_the_store_logs_once_and_recovers(
     for _ in range(50):
         assert c.get(KIND, "u1", store.loader("u1")) == {"v": 1}
     warnings = [r.getMessage() for r in caplog.records if r.name == "appdata.cache"]
-    assert len(warnings) == 1 and warnings[0].startswith(
-        "cache unavailable, reading from the store"
-    )
+    assert len(warnings) == 1 and warnings[0].startswith("cache read failed (ConnectionError")
+    assert "reading from the store, retrying every 0.3s" in warnings[0]
     assert c.stats.errors == 2  # one per retry interval, not one per call
     assert c.stats.bypassed == 98
     assert store.reads == 101
@@ -212,24 +211,55 @@ def test_a_stopped_cache_falls_back_to_the_store_logs_once_and_recovers(
     assert [r.getMessage() for r in caplog.records][-1] == "cache reachable again: reads use it"
 
 
-def test_a_write_while_the_cache_is_down_is_stale_at_most_one_ttl(
+def test_a_write_whose_invalidation_failed_is_stale_at_most_one_ttl(
+    cache_redis: redis.Redis,
+) -> None:
+    """The stated bound. The writer cannot reach the cache (here: a port where nothing
+    listens) while readers can; the old entry lives out its TTL, and not a moment longer."""
+    kind: EntryKind[Any] = EntryKind("bounded", 1, JsonCodec(), 1.0, 0.5)
+    store = Store(k={"v": 1})
+    reader, writer = cache(cache_redis), cache(connect("redis://127.0.0.1:1/0"))
+    reader.get(kind, "k", store.loader("k"))
+    filled = time.monotonic()
+    store.items["k"] = {"v": 2}
+    writer.invalidate(kind, "k")  # fails; must not raise
+    assert writer.stats.invalidation_failures == 1
+    seen = []
+    while (value := reader.get(kind, "k", store.loader("k"))) != {"v": 2}:
+        seen.append(value)
+        assert time.monotonic() - filled <= kind.ttl_seconds + 0.1, "stale past the TTL"
+        time.sleep(0.02)
+    assert time.monotonic() - filled >= kind.ttl_seconds * (1 - FAST.jitter) - 0.05
+    assert seen and all(v == {"v": 1} for v in seen)  # stale while the entry lasted
+
+
+def test_invalidations_are_attempted_while_reads_leave_the_cache_alone(
     redis_server: RedisServer, cache_redis: redis.Redis
 ) -> None:
-    """The stated bound: the invalidation failed, so the old entry lives out its TTL."""
+    """A read failure suspends reads; the next write's invalidation still goes through."""
     store, c = Store(k={"v": 1}), cache(cache_redis)
-    c.get(SHORT, "k", store.loader("k"))
+    c.get(KIND, "k", store.loader("k"))
     redis_server.stop()
-    store.items["k"] = {"v": 2}
-    c.invalidate(SHORT, "k")  # cannot reach the cache; must not raise
+    c.get(KIND, "k", store.loader("k"))  # fails, suspends reads
     redis_server.start()
+    assert c.health.suspended()
+    store.items["k"] = {"v": 2}
+    c.invalidate(KIND, "k")
+    assert (c.stats.invalidations, c.stats.invalidation_failures) == (1, 0)
     time.sleep(FAST.retry_after + 0.05)
-    written = time.monotonic()
-    seen = []
-    while (value := c.get(SHORT, "k", store.loader("k"))) != {"v": 2}:
-        seen.append(value)
-        time.sleep(0.02)
-    assert time.monotonic() - written <= SHORT.ttl_seconds + 0.1
-    assert all(v == {"v": 1} for v in seen)  # the stale value, while it lasted
+    assert c.get(KIND, "k", store.loader("k")) == {"v": 2}
+
+
+def test_every_invalidation_gets_a_new_random_version(cache_redis: redis.Redis) -> None:
+    """Not a counter: a version that expired or was evicted must never come back equal."""
+    c = cache(cache_redis)
+    names = c.namespace.names(KIND, "k")
+    versions = set()
+    for _ in range(3):
+        c.invalidate(KIND, "k")
+        versions.add(cache_redis.get(names.version))
+        cache_redis.delete(names.version)  # as an eviction would
+    assert len(versions) == 3 and None not in versions
 
 
 def test_an_unreachable_cache_is_bypassed_with_bounded_timeouts() -> None:
@@ -242,8 +272,9 @@ def test_an_unreachable_cache_is_bypassed_with_bounded_timeouts() -> None:
     )
     store, c = Store(u1={"v": 1}), cache(client)
     assert c.get(KIND, "u1", store.loader("u1")) == {"v": 1}
-    c.invalidate(KIND, "u1")
-    assert c.stats.errors == 1
+    c.invalidate(KIND, "u1")  # attempted although reads are suspended, and it fails
+    assert (c.stats.errors, c.stats.invalidation_failures) == (1, 1)
+    assert c.health.suspended()
 
 
 def test_a_cache_that_never_answers_times_out_and_the_store_answers() -> None:
@@ -259,13 +290,74 @@ def test_a_cache_that_never_answers_times_out_and_the_store_answers() -> None:
     assert c.stats.errors == 1 and store.reads == 1
 
 
-def test_unreadable_entries_count_as_errors_and_are_read_from_the_store(
-    cache_redis: redis.Redis,
+@pytest.mark.parametrize(
+    "entry",
+    [b"{not json", b"\xff\xfe", b'{"$decimal": "twelve"}', b'{"$object": 1}', b"[" * 100_000],
+)
+def test_an_unreadable_entry_is_a_miss_deleted_and_refilled(
+    cache_redis: redis.Redis, entry: bytes
 ) -> None:
+    """Not a failure of the cache: it stays in use (no suspension), the entry is replaced."""
     store, c = Store(u1={"v": 1}), cache(cache_redis)
-    cache_redis.set(c.namespace.names(KIND, "u1").value, b"{not json")
+    cache_redis.set(c.namespace.names(KIND, "u1").value, entry)
     assert c.get(KIND, "u1", store.loader("u1")) == {"v": 1}
-    assert c.stats.errors == 1
+    assert c.stats.errors == 1 and not c.health.suspended()
+    assert c.get(KIND, "u1", store.loader("u1")) == {"v": 1}
+    assert (c.stats.hits, store.reads) == (1, 1)
+
+
+def test_a_value_that_cannot_be_encoded_is_returned_uncached(cache_redis: redis.Redis) -> None:
+    store, c = Store(u1={"v": float("nan"), "z": 1j}), cache(cache_redis)
+    assert c.get(KIND, "u1", store.loader("u1"))["z"] == 1j
+    assert (c.stats.fills, c.stats.errors) == (0, 1) and not c.health.suspended()
+
+
+def test_the_leaders_store_error_reaches_every_waiting_reader(cache_redis: redis.Redis) -> None:
+    c, gate, started = cache(cache_redis), threading.Event(), threading.Event()
+
+    def failing() -> Any:
+        started.set()
+        assert gate.wait(5)
+        raise RuntimeError("store down")
+
+    errors: list[str] = []
+
+    def read() -> None:
+        try:
+            c.get(KIND, "k", failing)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=read) for _ in range(20)]
+    threads[0].start()
+    assert started.wait(5)
+    for thread in threads[1:]:
+        thread.start()
+    time.sleep(0.1)
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert errors == ["store down"] * 20
+    assert c.stats.store_reads == 1 and c.stats.coalesced == 19
+
+
+def test_waiting_readers_get_their_own_copy(cache_redis: redis.Redis) -> None:
+    store, c = Store(k={"tags": ["a"]}), cache(cache_redis)
+    store.gate = threading.Event()
+    results: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(c.get(KIND, "k", store.loader("k"))))
+        for _ in range(5)
+    ]
+    for thread in threads:
+        thread.start()
+    assert store.read_started.wait(5)
+    time.sleep(0.05)
+    store.gate.set()
+    for thread in threads:
+        thread.join(5)
+    results[0]["tags"].append("changed by one caller")
+    assert [r["tags"] for r in results[1:]] == [["a"]] * 4
 
 
 def test_environments_and_tags_do_not_share_entries(cache_redis: redis.Redis) -> None:
