@@ -144,7 +144,7 @@ class ReadThroughCache:
                 self.stats.add("negative_hits")
                 return True, None
             value = kind.codec.loads(text)
-        except Exception as exc:
+        except Exception as exc:  # any undecodable entry is a miss, never a failed read
             self.stats.add("errors")
             self.health.failed(exc, f"entry {names.value} decode")
             self._delete(names.value)
@@ -211,7 +211,7 @@ class ReadThroughCache:
         ttl_ms = max(1, int(ttl * 1000 * (1 - self.timing.jitter * self._rng())))
         try:
             text = _MISSING if value is None else kind.codec.dumps(value)
-        except Exception as exc:
+        except Exception as exc:  # an uncachable value is returned, uncached
             self.stats.add("errors")
             self.health.failed(exc, f"entry {names.value} encode")
             return
