@@ -38,3 +38,17 @@ def project_defaults(env: str, cdk_json: Path = CDK_JSON) -> tuple[str | None, s
         region if isinstance(region, str) else None,
         prefix if isinstance(prefix, str) else None,
     )
+
+
+def document_db_instance_class(env: str, cdk_json: Path = CDK_JSON) -> str:
+    """The instance class ``env``'s ``document_db`` section configures (its default otherwise):
+    what a restored cluster's first instance should be."""
+    from config.model import DocumentDbConfig  # noqa: PLC0415 - only restores need it
+
+    default = DocumentDbConfig().instance_class
+    try:
+        section = json.loads(cdk_json.read_text())["context"]["environments"][env]["document_db"]
+        configured = section.get("instance_class", default)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return default
+    return configured if isinstance(configured, str) else default

@@ -72,6 +72,8 @@ class DatabaseStack(Stack):
             timing=config.migrations,
             log_key=self.log_key.key,
         )
+        # After AuroraCluster: its log-key association makes the stack's AwsCustomResource
+        # function and gives it its (encrypted) log group; DocumentDB's associations reuse it.
         self.document_db = (
             DocumentDbCluster(
                 self,

@@ -32,6 +32,7 @@ from ops.backups import (
 )
 from ops.command import Outcome
 from ops.discovery import Deployment
+from ops.project import document_db_instance_class
 
 TABLE_NOTE = (
     "a restored table does not inherit PITR, TTL, auto scaling, streams or tags: "
@@ -39,12 +40,12 @@ TABLE_NOTE = (
 )
 
 
-def cluster_note(cluster: str, resource: Resource = "aurora") -> str:
+def cluster_note(cluster: str, resource: Resource = "aurora", instance_class: str = "") -> str:
     if resource == "documentdb":
         command = (
             f"`aws docdb create-db-instance --db-cluster-identifier {cluster} "
-            f"--db-instance-identifier {cluster}-1 --db-instance-class db.r6g.large "
-            "--engine docdb`"
+            f"--db-instance-identifier {cluster}-1 --db-instance-class {instance_class} "
+            "--engine docdb` (the class document_db configures)"
         )
     else:
         command = (
@@ -121,7 +122,7 @@ def _restore_cluster(args: argparse.Namespace, aws: Aws, resource: Resource) -> 
         not_found=f"cluster {cluster}",
     )["DBClusters"][0]
     placement = native_cluster_params(live)
-    notes = [cluster_note(target, resource)]
+    notes = [cluster_note(target, resource, document_db_instance_class(args.env))]
     if args.point_in_time is not None:
         moment = parse_point_in_time(args.point_in_time, datetime.now(UTC))
         when: dict[str, Any] = (

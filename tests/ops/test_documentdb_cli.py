@@ -242,7 +242,10 @@ def test_restore_documentdb_from_a_snapshot_into_its_network_and_parameter_group
         "cluster restore",
     )
     (note,) = document["notes"]
-    assert "aws docdb create-db-instance --db-cluster-identifier appdata-dev-documents-copy" in note
+    assert (
+        "aws docdb create-db-instance --db-cluster-identifier appdata-dev-documents-copy "
+        "--db-instance-identifier appdata-dev-documents-copy-1 --db-instance-class db.r6g.large"
+    ) in note  # dev configures no document_db: its default class
 
 
 def test_a_snapshot_from_another_major_version_gets_the_default_parameter_group(

@@ -317,3 +317,18 @@ def test_from_values_requires_the_table_and_cluster() -> None:
     assert deployment.vault_name is None
     with pytest.raises(OpsError, match="publishes no backup vault"):
         deployment.require_vault()
+
+
+def test_document_db_instance_class_comes_from_the_environments_section(tmp_path: Path) -> None:
+    from ops.project import document_db_instance_class  # noqa: PLC0415
+
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {"environments": {
+        "prod": {"document_db": {"instance_class": "db.r6g.2xlarge"}},
+        "dev": {"document_db": {}},
+        "lab": {},
+    }}}))  # fmt: skip
+    assert document_db_instance_class("prod", cdk_json) == "db.r6g.2xlarge"
+    assert document_db_instance_class("dev", cdk_json) == "db.r6g.large"
+    assert document_db_instance_class("lab", cdk_json) == "db.r6g.large"
+    assert document_db_instance_class("gone", tmp_path / "missing.json") == "db.r6g.large"
