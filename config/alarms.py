@@ -90,6 +90,14 @@ ALARMS: dict[str, AlarmDefault] = {
         0, 5, 1, 0, 1000, "throttles",
         "a throttled runner delays or fails a deploy: the account's concurrency is exhausted",
     ),
+    "document_db_cpu": AlarmDefault(
+        90, 5, 3, 10, 100, "% CPU",
+        "15 minutes near full CPU on a DocumentDB instance: every query on it queues",
+    ),
+    "document_db_replica_lag": AlarmDefault(
+        2000, 1, 5, 100, 600_000, "ms",
+        "a DocumentDB replica 2 s behind for 5 minutes serves stale reads to what it answers",
+    ),
     "cache_throttled_commands": AlarmDefault(
         0, 5, 2, 0, 1_000_000, "commands",
         "10 minutes of throttled commands: reads fall back to the stores, which take the load",

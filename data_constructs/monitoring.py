@@ -78,6 +78,8 @@ class MonitoredResources:
     runner: lambda_.IFunction
     vault_name: str
     cache: MonitoredCache | None = None
+    document_db_instances: Sequence[str] = ()
+    """The DocumentDB cluster's instance identifiers (tokens), where there is one."""
 
 
 class DatabaseMonitoring(Construct):
@@ -210,6 +212,29 @@ class DatabaseMonitoring(Construct):
         self._monitor_custom("Backups", [self._group("Freshness", [self._backup_freshness()])])
         if resources.cache is not None:
             self._monitor_custom("Cache", [self._group("Throttles, ECPU, storage", self._cache())])
+        if resources.document_db_instances:
+            self._monitor_custom(
+                "DocumentDb", [self._group("Per instance: CPU, replica lag", self._document_db())]
+            )
+
+    def _document_db(self) -> list[Any]:
+        """Per instance, as for Aurora: CPU, and replica lag on every instance when there are
+        replicas (a failover swaps the roles; the primary publishes none)."""
+        instances = self._resources.document_db_instances
+        found = []
+        for n, instance in enumerate(instances):
+            dims = {"DBInstanceIdentifier": instance}
+            found.append(
+                self._alarmed("document_db_cpu", f"Instance{n}-CPU", "CPUUtilization", dims, GT,
+                              namespace="AWS/DocDB")
+            )  # fmt: skip
+            if len(instances) > 1:
+                found.append(
+                    self._alarmed("document_db_replica_lag", f"Instance{n}-ReplicaLag",
+                                  "DBInstanceReplicaLag", dims, GT, statistic="Maximum",
+                                  namespace="AWS/DocDB")
+                )  # fmt: skip
+        return found
 
     def _cache(self) -> list[Any]:
         """ElastiCache Serverless publishes per cache (``clusterId``): throttled commands, ECPUs

@@ -153,6 +153,9 @@ class DatabaseStack(Stack):
                     if self.cache and config.cache
                     else None
                 ),
+                document_db_instances=(
+                    self.document_db.cluster.instance_identifiers if self.document_db else ()
+                ),
             ),
         )
 

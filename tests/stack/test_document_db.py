@@ -267,6 +267,44 @@ def test_scheduled_backups_and_restore_tests_select_it_by_arn(docs: dict[str, An
     assert tests["DocumentDB"] == [_cluster_arn(CLUSTER)]
 
 
+def _alarms(template: dict[str, Any], env: str) -> dict[str, dict[str, Any]]:
+    prefix = f"appdata-{env}-DocumentDb-"
+    return {
+        r["Properties"]["AlarmName"].removeprefix(prefix): r["Properties"]
+        for r in of_type(template, "AWS::CloudWatch::Alarm").values()
+        if r["Properties"]["AlarmName"].startswith(prefix)
+    }
+
+
+def test_cpu_and_replica_lag_alarms_per_instance_on_the_ops_topic(
+    docs: dict[str, Any], lab: dict[str, Any]
+) -> None:
+    alarms = _alarms(docs, "docs")
+    assert sorted(alarms) == [
+        "Instance0-CPU-Critical",
+        "Instance0-ReplicaLag-Critical",
+        "Instance1-CPU-Critical",
+        "Instance1-ReplicaLag-Critical",
+    ]
+    instances = {0: "DocumentDbClusterInstance1CFDC5040", 1: "DocumentDbClusterInstance2AE3F6509"}
+    for n, instance in instances.items():
+        cpu, lag = alarms[f"Instance{n}-CPU-Critical"], alarms[f"Instance{n}-ReplicaLag-Critical"]
+        for alarm in (cpu, lag):
+            assert alarm["Namespace"] == "AWS/DocDB"
+            assert alarm["Dimensions"] == [
+                {"Name": "DBInstanceIdentifier", "Value": {"Ref": instance}}
+            ]
+            assert alarm["AlarmActions"] == [{"Ref": "BackupsAlertTopic0BC42FFE"}]
+        assert (cpu["MetricName"], cpu["Threshold"], cpu["Period"], cpu["EvaluationPeriods"]) == (
+            "CPUUtilization", 90, 300, 3,
+        )  # fmt: skip
+        assert (lag["MetricName"], lag["Statistic"], lag["Threshold"], lag["Period"]) == (
+            "DBInstanceReplicaLag", "Maximum", 2000, 60,
+        )  # fmt: skip
+    # one instance: no replica to lag
+    assert sorted(_alarms(lab, "docslab")) == ["Instance0-CPU-Critical"]
+
+
 def test_outputs_and_parameters(docs: dict[str, Any]) -> None:
     parameters = {
         r["Properties"]["Name"].removeprefix("/appdata/docs/"): r["Properties"]["Value"]
