@@ -20,18 +20,30 @@ def parse_cache(environment: Section) -> CacheConfig | None:
         return None
     s = environment.section("cache")
     cidrs, groups = ingress_sources(s)
-    engine_version = s.string(
-        "engine_version", pattern=r"7|8", hint="a Valkey major version (7 or 8)", default="8"
-    )
+    d = CacheConfig()  # the defaults
     config = CacheConfig(
-        engine_version=engine_version,
-        max_data_storage_gb=s.integer("max_data_storage_gb", 10, low=1, high=5000),
-        max_ecpu_per_second=s.integer("max_ecpu_per_second", 5000, low=1000, high=15_000_000),
-        snapshot_retention_days=s.integer("snapshot_retention_days", 1, low=1, high=35),
-        daily_snapshot_time=s.string(
-            "daily_snapshot_time", pattern=SNAPSHOT_TIME, hint="a UTC time HH:MM", default="04:30"
+        engine_version=s.string(
+            "engine_version",
+            pattern=r"7|8",
+            hint="a Valkey major version (7 or 8)",
+            default=d.engine_version,
         ),
-        removal_policy=s.choice("removal_policy", CacheRemovalPolicy, CacheRemovalPolicy.DESTROY),
+        max_data_storage_gb=s.integer(
+            "max_data_storage_gb", d.max_data_storage_gb, low=1, high=5000
+        ),
+        max_ecpu_per_second=s.integer(
+            "max_ecpu_per_second", d.max_ecpu_per_second, low=1000, high=15_000_000
+        ),
+        snapshot_retention_days=s.integer(
+            "snapshot_retention_days", d.snapshot_retention_days, low=1, high=35
+        ),
+        daily_snapshot_time=s.string(
+            "daily_snapshot_time",
+            pattern=SNAPSHOT_TIME,
+            hint="a UTC time HH:MM",
+            default=d.daily_snapshot_time,
+        ),
+        removal_policy=s.choice("removal_policy", CacheRemovalPolicy, d.removal_policy),
         ingress_cidrs=cidrs,
         ingress_security_group_ids=groups,
     )

@@ -24,22 +24,29 @@ def parse_document_db(environment: Section) -> DocumentDbConfig | None:
         return None
     s = environment.section("document_db")
     cidrs, groups = ingress_sources(s)
+    d = DocumentDbConfig()  # the defaults
     config = DocumentDbConfig(
         instance_class=s.string(
             "instance_class",
             pattern=INSTANCE_CLASS,
             hint="a DocumentDB 5.0 instance class such as db.r6g.large or db.t4g.medium",
-            default="db.r6g.large",
+            default=d.instance_class,
         ),
-        instances=s.integer("instances", 2, low=1, high=16),
-        backup_retention_days=s.integer("backup_retention_days", 7, low=1, high=35),
-        log_retention_days=s.one_of_ints("log_retention_days", 30, LOG_RETENTION_DAYS),
-        profiler_threshold_ms=s.integer("profiler_threshold_ms", 100, low=50, high=2_147_483_646),
-        deletion_protection=s.boolean("deletion_protection", True),
-        removal_policy=s.choice(
-            "removal_policy", ClusterRemovalPolicy, ClusterRemovalPolicy.SNAPSHOT
+        instances=s.integer("instances", d.instances, low=1, high=16),
+        backup_retention_days=s.integer(
+            "backup_retention_days", d.backup_retention_days, low=1, high=35
         ),
-        secret_rotation_days=s.integer("secret_rotation_days", 30, low=1, high=365),
+        log_retention_days=s.one_of_ints(
+            "log_retention_days", d.log_retention_days, LOG_RETENTION_DAYS
+        ),
+        profiler_threshold_ms=s.integer(
+            "profiler_threshold_ms", d.profiler_threshold_ms, low=50, high=2_147_483_646
+        ),
+        deletion_protection=s.boolean("deletion_protection", d.deletion_protection),
+        removal_policy=s.choice("removal_policy", ClusterRemovalPolicy, d.removal_policy),
+        secret_rotation_days=s.integer(
+            "secret_rotation_days", d.secret_rotation_days, low=1, high=365
+        ),
         ingress_cidrs=cidrs,
         ingress_security_group_ids=groups,
     )

@@ -6,9 +6,6 @@ backup age it enforces from the same validated configuration as synth.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-
 from config.alarms import (
     ALARMS,
     BACKUP_MAX_AGE_HOURS,
@@ -16,6 +13,7 @@ from config.alarms import (
     ENHANCED_MONITORING_SECONDS,
     AlarmSettings,
 )
+from config.checks import matches
 from config.model import MonitoringConfig
 from config.reader import Section
 from config.sources import environment_section
@@ -27,8 +25,8 @@ HTTPS_URL = r"https://[^\s/$.?#][^\s]*"
 
 def parse_monitoring(s: Section) -> MonitoringConfig:
     config = MonitoringConfig(
-        emails=s.strings("emails", _matches(EMAIL), "an email address"),
-        https_urls=s.strings("https_urls", _matches(HTTPS_URL), "an https:// URL"),
+        emails=s.strings("emails", matches(EMAIL), "an email address"),
+        https_urls=s.strings("https_urls", matches(HTTPS_URL), "an https:// URL"),
         enhanced_monitoring_seconds=s.one_of_ints(
             "enhanced_monitoring_seconds", 60, ENHANCED_MONITORING_SECONDS
         ),
@@ -79,7 +77,3 @@ def _alarms(s: Section) -> tuple[tuple[str, AlarmSettings], ...]:
 
 PERIODS = (1, 5, 10, 15, 30, 60)
 """Minutes: what CloudWatch accepts for standard-resolution AWS metrics, up to an hour."""
-
-
-def _matches(pattern: str) -> Callable[[str], bool]:
-    return lambda value: re.fullmatch(pattern, value) is not None

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from config import MASTER_USERNAME, AuroraConfig, ClusterRemovalPolicy
 from data_constructs.nag import acknowledge, acknowledge_compliance
-from data_constructs.ports import write_literal_ports
+from data_constructs.ports import rotation_security_group, write_literal_ports
 from data_constructs.retention import retention_days
 from data_constructs.service_log import ServiceLogEncryption
 
@@ -158,15 +158,13 @@ class AuroraCluster(Construct):
         endpoint: ec2.IInterfaceVpcEndpoint | None,
     ) -> None:
         """Rotation Lambda in the VPC; only it may reach the Secrets Manager endpoint."""
-        group = ec2.SecurityGroup(
+        group = rotation_security_group(
             self,
-            "RotationSecurityGroup",
             vpc=vpc,
+            endpoint=endpoint,
             description="Secret rotation Lambda: to the cluster and the Secrets Manager endpoint",
-            allow_all_outbound=True,
+            endpoint_rule="Secret rotation Lambda",
         )
-        if endpoint is not None:
-            endpoint.connections.allow_default_port_from(group, "Secret rotation Lambda")
         self.cluster.add_rotation_single_user(
             automatically_after=Duration.days(config.secret_rotation_days),
             endpoint=endpoint,

@@ -25,7 +25,7 @@ from constructs import Construct
 
 from config import ClusterRemovalPolicy, DocumentDbConfig
 from data_constructs.nag import acknowledge
-from data_constructs.ports import write_literal_ports
+from data_constructs.ports import rotation_security_group, write_literal_ports
 from data_constructs.retention import retention_days
 from data_constructs.service_log import ServiceLogEncryption
 
@@ -143,15 +143,13 @@ class DocumentDbCluster(Construct):
 
         Not ``add_rotation_single_user``: it takes neither the endpoint nor a security group,
         and in subnets without a route to AWS APIs rotation would then never finish."""
-        group = ec2.SecurityGroup(
+        group = rotation_security_group(
             self,
-            "RotationSecurityGroup",
             vpc=vpc,
+            endpoint=endpoint,
             description="DocumentDB secret rotation: to the cluster and the Secrets Manager API",
-            allow_all_outbound=True,
+            endpoint_rule="DocumentDB secret rotation",
         )
-        if endpoint is not None:
-            endpoint.connections.allow_default_port_from(group, "DocumentDB secret rotation")
         secretsmanager.SecretRotation(
             self,
             "SecretRotation",

@@ -136,8 +136,8 @@ class CachedUsers:
             with conn.transaction():
                 updated = postgres.update_user(conn, user_id, **changes)
         finally:  # also when the commit's outcome is unknown: the entries may be wrong now
-            emails = (updated[1], updated[0].email) if updated else ()
-            self._forget(user_id, *emails, *([changes["email"]] if "email" in changes else []))
+            previous = updated[1] if updated else None
+            self._forget(user_id, *(e for e in (previous, changes.get("email")) if e))
         return updated[0] if updated else None
 
     def soft_delete_user(self, conn: psycopg.Connection[Any], user_id: UUID) -> bool:

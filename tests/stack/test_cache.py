@@ -6,10 +6,7 @@ overrides every key. The committed environments have none.
 
 from __future__ import annotations
 
-import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +14,14 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.fixtures.synth import ENVIRONMENTS, Synthesized, cdk_json_context, run_app, synthesize
+from tests.fixtures.synth import (
+    ENVIRONMENTS,
+    Synthesized,
+    cfn_lint,
+    of_type,
+    run_app,
+    synthesize_environments,
+)
 from tests.stack.test_snapshots import normalized
 
 CACHE = "CacheDAF337C5"
@@ -45,8 +49,7 @@ LAB = {
 
 @pytest.fixture(scope="module")
 def synthesized_caches(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    context = copy.deepcopy(cdk_json_context())
-    context["environments"] = {
+    environments = {
         "cached": {"region": "eu-west-1", "table": {"table_name": "app-data-c"}, "cache": SOURCES},
         "cachedlab": {
             "region": "eu-west-1",
@@ -56,11 +59,7 @@ def synthesized_caches(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
         },
     }
     outdir = tmp_path_factory.mktemp("cache")
-    assembly = synthesize(context, outdir)
-    return outdir, {
-        env: assembly.get_stack_by_name(f"DatabaseStack-{env}").template
-        for env in ("cached", "cachedlab")
-    }
+    return outdir, synthesize_environments(environments, outdir)
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +70,6 @@ def cached(synthesized_caches: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def lab(synthesized_caches: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
     return synthesized_caches[1]["cachedlab"]
-
-
-def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
 
 
 def test_logical_ids(cached: dict[str, Any], lab: dict[str, Any]) -> None:
@@ -225,15 +220,8 @@ def test_template_matches_snapshot(cached: dict[str, Any], snapshot: SnapshotAss
 
 def test_cfn_lint_passes(synthesized_caches: tuple[Path, dict[str, Any]]) -> None:
     outdir = synthesized_caches[0]
-    templates = [
-        str(outdir / f"DatabaseStack-{env}.template.json") for env in ("cached", "cachedlab")
-    ]
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), *templates],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = cfn_lint(
+        *(outdir / f"DatabaseStack-{env}.template.json" for env in ("cached", "cachedlab"))
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -8,10 +8,7 @@ no DocumentDB resource appears there).
 
 from __future__ import annotations
 
-import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +17,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from config import load_environments
-from tests.fixtures.synth import cdk_json_context, run_app, synthesize
+from tests.fixtures.synth import cfn_lint, of_type, run_app, synthesize_environments
 from tests.stack.test_snapshots import normalized
 
 CLUSTER = "DocumentDbCluster0BE1CDDF"
@@ -57,8 +54,7 @@ LAB = {
 
 @pytest.fixture(scope="module")
 def synthesized_docs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    context = copy.deepcopy(cdk_json_context())
-    context["environments"] = {
+    environments = {
         "docs": {
             "region": "eu-west-1",
             "table": {"table_name": "app-data-docs"},
@@ -73,12 +69,7 @@ def synthesized_docs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
         },
     }
     outdir = tmp_path_factory.mktemp("document-db")
-    assembly = synthesize(context, outdir)
-    templates = {
-        env: assembly.get_stack_by_name(f"DatabaseStack-{env}").template
-        for env in ("docs", "docslab")
-    }
-    return outdir, templates
+    return outdir, synthesize_environments(environments, outdir)
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +85,6 @@ def lab(synthesized_docs: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
 def resource(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
     body: dict[str, Any] = template["Resources"][logical_id]
     return body
-
-
-def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
 
 
 def test_stateful_logical_ids(docs: dict[str, Any], lab: dict[str, Any]) -> None:
@@ -400,9 +387,7 @@ def test_every_documentdb_5_instance_size_is_accepted(instance_class: str) -> No
 def test_cfn_lint_passes(synthesized_docs: tuple[Path, dict[str, Any]]) -> None:
     """`make lint` runs cfn-lint over the committed environments; these two are linted here."""
     outdir = synthesized_docs[0]
-    templates = [str(outdir / f"DatabaseStack-{env}.template.json") for env in ("docs", "docslab")]
-    cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    result = subprocess.run(
-        [str(cfn_lint), *templates], capture_output=True, text=True, timeout=300, check=False
+    result = cfn_lint(
+        *(outdir / f"DatabaseStack-{env}.template.json" for env in ("docs", "docslab"))
     )
     assert result.returncode == 0, result.stdout + result.stderr
