@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.golang_migrate",
     "tests.fixtures.ferretdb",
     "tests.fixtures.redis_server",
+    "tests.fixtures.tls_postgres",
 ]
 
 

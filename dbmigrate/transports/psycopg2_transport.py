@@ -21,6 +21,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from dbmigrate.transports import psycopg2_without_ssl  # noqa: F401 - before psycopg2
+
+# isort: split
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions

@@ -2,10 +2,9 @@
 
 Their SSM parameters and the table come from the moto server. The PostgreSQL
 snippet connects with ``sslmode=verify-full`` to a throwaway server that accepts
-TLS connections only, with a certificate for ``localhost`` signed by a CA made
-here (the README's ``global-bundle.pem``). There is no IAM offline: that
+TLS connections only (`tests.fixtures.tls_postgres`), its CA standing for the
+README's ``global-bundle.pem``. There is no IAM offline: that
 server trusts the role, so the token is generated for real but not checked.
-Needs the ``openssl`` command (Debian's openssl package) to make the certificates.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -23,7 +21,7 @@ import pytest
 
 from dbaccess.roles import DEFAULT_ROLES
 from devtools.dynamodb_local import ensure_table, table_from_template
-from devtools.postgres import Server, throwaway_server
+from devtools.postgres import Server
 from tests.access._helpers import apply, migrate
 from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.synth import ROOT, Synthesized
@@ -41,50 +39,6 @@ def readme_block(heading: str) -> str:
     )
     assert match, f"README.md has no python block under '#### {heading}'"
     return match.group(1)
-
-
-def openssl(*args: str, cwd: Path) -> None:
-    tool = shutil.which("openssl")
-    if tool is None:
-        pytest.fail("the openssl command is missing: install Debian's openssl package")
-    subprocess.run([tool, *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_certificates(directory: Path) -> None:
-    """A CA, and a server certificate for localhost/127.0.0.1 that it signed."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-            "ca.crt", "-days", "2", "-subj", "/CN=readme-test-ca", cwd=directory)  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
-            "server.csr", "-subj", "/CN=localhost", cwd=directory)  # fmt: skip
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext",
-            cwd=directory)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
-    certificates = tmp_path_factory.mktemp("tls")
-    make_certificates(certificates)
-
-    def configure(data: Path) -> str:
-        for name in ("server.crt", "server.key"):
-            shutil.copy(certificates / name, data / name)
-            (data / name).chmod(0o600)
-            if data.owner() != "root":
-                shutil.chown(data / name, user=data.owner(), group=data.group())
-        (data / "pg_hba.conf").write_text(
-            "local all all trust\n"
-            "hostssl all all 127.0.0.1/32 trust\n"
-            "hostssl all all ::1/128 trust\n"
-            "host all all 127.0.0.1/32 reject\n"
-            "host all all ::1/128 reject\n"
-        )
-        return "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
-
-    with throwaway_server(configure=configure) as server:
-        yield server, certificates / "ca.crt"
 
 
 def run_snippet(code: str, moto: MotoServer, cwd: Path) -> subprocess.CompletedProcess[str]:

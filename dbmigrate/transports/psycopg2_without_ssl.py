@@ -1,0 +1,28 @@
+"""psycopg2 imported without letting its module init import Python's ``ssl``.
+
+psycopg2's init imports ``ssl`` only to hand libcrypto's thread locking to Python,
+which OpenSSL before 1.1 needed. The wheel's libpq carries its own OpenSSL 3, which
+needs nothing of the kind, and the import is 30 ms of a 250 ms ``ops migrate
+version``. Refused it, psycopg2 leaves libpq to initialise its OpenSSL itself, as
+any libpq program does: TLS connections are unchanged
+(tests/migrations/test_psycopg2_tls.py). Where ``ssl`` is already imported (the
+tests, a process that used boto3), nothing changes. Import this module before
+psycopg2, as ``psycopg2_transport`` does.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _import() -> None:
+    if "ssl" in sys.modules or "psycopg2" in sys.modules:
+        return
+    sys.modules["ssl"] = None  # type: ignore[assignment] # makes `import ssl` an ImportError
+    try:
+        import psycopg2  # noqa: F401, PLC0415
+    finally:
+        del sys.modules["ssl"]
+
+
+_import()
