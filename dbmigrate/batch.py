@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dbmigrate.errors import ConnectError, db_error_text, sqlstate_of
 from dbmigrate.locks import Limits
@@ -52,8 +52,7 @@ File = tuple[Step, Script]
 HistoryRowFor = Callable[[Step, str | None, int | None], HistoryRow]
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What a request did: the files that committed, each with its server-measured
     duration in ms, in order; then, if one failed, why (nothing after it ran)."""
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from dbmigrate.errors import BundleError
@@ -23,21 +21,31 @@ FORMAT = "dbmigrate-bundle"
 FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
 class Bundle:
-    """Migrations sorted by version, each version once."""
+    """Migrations sorted by version, each version once; equal when their migrations are.
 
-    migrations: tuple[Migration, ...]
+    A plain class rather than a dataclass, for the CLI's start-up (`dbmigrate.model`).
+    """
 
-    def __post_init__(self) -> None:
-        versions = [m.version for m in self.migrations]
-        if versions != sorted(set(versions)):
+    __slots__ = ("_by_version", "migrations", "versions")
+
+    def __init__(self, migrations: tuple[Migration, ...]) -> None:
+        versions = tuple(m.version for m in migrations)
+        if list(versions) != sorted(set(versions)):
             raise BundleError("bundle migrations must be sorted by version, each version once")
+        self.migrations = migrations
+        self.versions = versions
+        """Sorted, computed once: the engine bisects it on every step."""
+        self._by_version = {migration.version: migration for migration in migrations}
 
-    @cached_property
-    def versions(self) -> tuple[int, ...]:
-        """Sorted; cached because the engine bisects it on every step."""
-        return tuple(m.version for m in self.migrations)
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Bundle) and other.migrations == self.migrations
+
+    def __hash__(self) -> int:
+        return hash(self.migrations)
+
+    def __repr__(self) -> str:
+        return f"Bundle(migrations={self.migrations!r})"
 
     @property
     def target_version(self) -> int | None:
@@ -53,10 +61,6 @@ class Bundle:
                 if script is not None:
                     digest.update(f"{migration.version} {direction} {script.checksum}\n".encode())
         return digest.hexdigest()
-
-    @cached_property
-    def _by_version(self) -> dict[int, Migration]:
-        return {migration.version: migration for migration in self.migrations}
 
     def get(self, version: int) -> Migration | None:
         """O(1): the engine looks migrations up once per applied row and step."""

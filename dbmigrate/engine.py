@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from dbmigrate import resume
 from dbmigrate.bundle import Bundle
@@ -99,8 +99,7 @@ itself, the error comes back over the call and the transaction rolls back cleanl
 of the client losing the call while the statement may still be running."""
 
 
-@dataclass(frozen=True)
-class EngineConfig:
+class EngineConfig(NamedTuple):
     """Tunables; the defaults suit Aurora Serverless v2 behind the Data API."""
 
     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
@@ -362,7 +361,7 @@ class Engine:
             )
         keys = golang_migrate_lock_keys(database, schema, VERSION_TABLE)
         name = f"{database}.{schema}.{VERSION_TABLE}"
-        self._stepper.use_limits(replace(self._stepper.limits, golang_migrate_keys=keys, name=name))
+        self._stepper.use_limits(self._stepper.limits._replace(golang_migrate_keys=keys, name=name))
         self._identified = True
 
     # -- the step loop --------------------------------------------------------

@@ -22,8 +22,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from dbmigrate.errors import LockBusyError, sqlstate_of
 from dbmigrate.transport import Executor
@@ -70,8 +69,7 @@ def golang_migrate_lock_keys(database: str, schema: str, table: str) -> tuple[in
     return with_slash, golang_migrate_lock_key(database, schema, table)
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """The locks, how long to wait for them, and the per-transaction timeouts.
 
     Validated by the engine. ``golang_migrate_keys`` is empty and ``name`` blank

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dbmigrate import resume
 from dbmigrate.errors import DirtyStatementError, StatementRunningError, db_error_text, excerpt
@@ -35,8 +35,7 @@ WAIT_LOG_SECONDS = 60.0
 StopWhen = Callable[[], bool]
 
 
-@dataclass
-class NoTransactionFile:
+class NoTransactionFile(NamedTuple):
     """One no-transaction file of one run: ``step`` and its ``script``."""
 
     transport: Transport

@@ -8,8 +8,7 @@ leaves behind) read without any SQL around them.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from dbmigrate.bundle import Bundle
 from dbmigrate.errors import InvalidRequestError, StateError
@@ -18,8 +17,7 @@ from dbmigrate.model import Migration, Script
 Direction = Literal["up", "down"]
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One file to run: ``version_after`` is the recorded version once it has run."""
 
     version: int
@@ -30,8 +28,7 @@ class Step:
     version_after: int | None
 
 
-@dataclass(frozen=True)
-class AppliedStep:
+class AppliedStep(NamedTuple):
     version: int
     name: str
     direction: Direction
@@ -39,8 +36,7 @@ class AppliedStep:
     duration_ms: int
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """What ``up`` would do, computed without changing anything."""
 
     current_version: int | None
@@ -50,16 +46,15 @@ class Plan:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**self._asdict(), "steps": tuple(step._asdict() for step in self.steps)}
 
 
-@dataclass(frozen=True)
-class RunResult:
+class RunResult(NamedTuple):
     """What a command did. ``ahead`` is set when the database is newer than the bundle."""
 
     start_version: int | None
     end_version: int | None
-    applied: tuple[AppliedStep, ...] = field(default=())
+    applied: tuple[AppliedStep, ...] = ()
     ahead: bool = False
     message: str = ""
     complete: bool = True
@@ -70,7 +65,7 @@ class RunResult:
         return tuple(a.version for a in self.applied)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**self._asdict(), "applied": tuple(step._asdict() for step in self.applied)}
 
 
 class Planner:

@@ -26,8 +26,8 @@ in ``pg_stat_activity`` (the sender may still be retrying the call).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from dbmigrate.transport import Executor, Params
 
@@ -106,14 +106,13 @@ _DROP_INDEX = rf"DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?(?P<name>{_QUA
 and compiling them cost every CLI start 5 ms."""
 
 
-@dataclass(frozen=True)
-class Running:
+class Running(NamedTuple):
     """The recorded progress of a no-transaction file: ``index`` is the statement sent last
     (-1: none yet), ``seconds`` how long ago it was sent."""
 
     version: int
     checksum: str
-    index: int
+    index: int  # type: ignore[assignment] # shadows tuple.index, which nothing calls
     marker: str
     seconds: int
 

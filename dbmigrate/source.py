@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from dbmigrate.errors import InvalidRequestError, MigrationSourceError
 
@@ -26,8 +26,7 @@ SEQ_DIGITS = 6
 """``migrate create -seq`` pads versions to six digits."""
 
 
-@dataclass(frozen=True, slots=True)
-class SourceMigration:
+class SourceMigration(NamedTuple):
     """The files of one version: an up file and, unless forward-only, a down file."""
 
     version: int
@@ -36,12 +35,16 @@ class SourceMigration:
     down: Path | None
 
 
-@dataclass(slots=True)
 class _Pending:
-    version: int
-    name: str
-    up: Path | None = None
-    down: Path | None = None
+    """The files of one version found so far (filled in as the directory is read)."""
+
+    __slots__ = ("down", "name", "up", "version")
+
+    def __init__(self, version: int, name: str) -> None:
+        self.version = version
+        self.name = name
+        self.up: Path | None = None
+        self.down: Path | None = None
 
 
 def find_migrations(directory: Path | str) -> tuple[SourceMigration, ...]:

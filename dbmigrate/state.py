@@ -12,7 +12,7 @@ sent by the engine through any ``Executor``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dbmigrate.errors import StateError
 from dbmigrate.locks import (
@@ -67,8 +67,7 @@ _SET_STATE = (
 _DELETE_OTHERS_CTE = "d AS (DELETE FROM schema_migrations WHERE version <> :version)"
 
 
-@dataclass(frozen=True)
-class VersionState:
+class VersionState(NamedTuple):
     """The database's recorded version (None: no migration applied) and dirty flag."""
 
     version: int | None
@@ -78,8 +77,7 @@ class VersionState:
 CLEAN_EMPTY = VersionState(None, dirty=False)
 
 
-@dataclass(frozen=True)
-class HistoryRow:
+class HistoryRow(NamedTuple):
     """One ``schema_migrations_history`` row; ``duration_ms`` None: measured by the server."""
 
     version: int

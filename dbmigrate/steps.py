@@ -24,8 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from dbmigrate import resume
 from dbmigrate.batch import Batcher, log_applying
@@ -508,8 +507,7 @@ class Stepper:
                 ) from exc
 
 
-@dataclass(frozen=True)
-class _Found:
+class _Found(NamedTuple):
     """What a locked step found: the state, the next step and its script, and the
     file's duration when it was applied there (None: a no-transaction file, marked dirty)."""
 
