@@ -8,8 +8,8 @@ time) send the same SQL the same way; each supplies only its driver's calls
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import lru_cache
@@ -93,8 +93,9 @@ class SessionExecutor(ABC):
         # Statement text -> (name, parameter names) of its SQL-level prepared statement.
         self._prepared: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._use_prepared = True
-        # Names each batch's receipts: this connection's own, then a count.
-        self._batch_prefix = secrets.token_hex(8)
+        # Names each batch's receipts: this connection's own, then a count. (What
+        # secrets.token_hex does, without importing secrets' random and hmac: 3 ms.)
+        self._batch_prefix = os.urandom(8).hex()
         self._batches = 0
 
     def __enter__(self) -> Self:
