@@ -44,7 +44,14 @@ RUNNER_SOURCE = ROOT / "lambdas" / "migration_runner"
 ENGINE_SOURCE = ROOT / "dbmigrate"
 ACCESS_SOURCE = ROOT / "dbaccess"
 # Synth-time or local-only modules: the Lambda must not need pglast or psycopg.
-_NOT_IN_ASSET = ("compile.py", "source.py", "cache.py", "psycopg_transport.py")
+_NOT_IN_ASSET = (
+    "compile.py",
+    "source.py",
+    "cache.py",
+    "psycopg_transport.py",
+    "psycopg2_transport.py",
+    "psycopg2_without_ssl.py",
+)
 HANDLER = "migration_runner.handler.main"
 """Both of the Provider's calls, onEvent and isComplete (the handler tells them apart)."""
 _DATA_API_ACTIONS = (

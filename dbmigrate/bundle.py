@@ -28,18 +28,29 @@ class Bundle:
     """
 
     __slots__ = ("_by_version", "migrations", "versions")
+    migrations: tuple[Migration, ...]
+    versions: tuple[int, ...]
+    """Sorted, computed once: the engine bisects it on every step."""
+    _by_version: dict[int, Migration]
 
     def __init__(self, migrations: tuple[Migration, ...]) -> None:
         versions = tuple(m.version for m in migrations)
         if list(versions) != sorted(set(versions)):
             raise BundleError("bundle migrations must be sorted by version, each version once")
-        self.migrations = migrations
-        self.versions = versions
-        """Sorted, computed once: the engine bisects it on every step."""
-        self._by_version = {migration.version: migration for migration in migrations}
+        object.__setattr__(self, "migrations", migrations)
+        object.__setattr__(self, "versions", versions)
+        object.__setattr__(self, "_by_version", {m.version: m for m in migrations})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Bundle is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Bundle is immutable: cannot delete {name!r}")
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Bundle) and other.migrations == self.migrations
+        if not isinstance(other, Bundle):
+            return NotImplemented
+        return other.migrations == self.migrations
 
     def __hash__(self) -> int:
         return hash(self.migrations)

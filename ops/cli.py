@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ops import exit_codes
 
@@ -39,7 +39,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     for name in GROUPS:
         if only is None or name == only:
-            import_module(f"ops.{name}").register(groups)
+            register: Callable[[Any], None] = import_module(f"ops.{name}").register
+            register(groups)
     return parser
 
 

@@ -6,8 +6,8 @@ needs nothing of the kind, and the import is 30 ms of a 250 ms ``ops migrate
 version``. Refused it, psycopg2 leaves libpq to initialise its OpenSSL itself, as
 any libpq program does: TLS connections are unchanged
 (tests/migrations/test_psycopg2_tls.py). Where ``ssl`` is already imported (the
-tests, a process that used boto3), nothing changes. Import this module before
-psycopg2, as ``psycopg2_transport`` does.
+tests, a process that used boto3), or another thread runs, nothing changes. Import
+this module before psycopg2, as ``psycopg2_transport`` does.
 """
 
 from __future__ import annotations
@@ -16,13 +16,20 @@ import sys
 
 
 def _import() -> None:
-    if "ssl" in sys.modules or "psycopg2" in sys.modules:
+    if "ssl" in sys.modules or "psycopg2" in sys.modules or _other_threads():
         return
     sys.modules["ssl"] = None  # type: ignore[assignment] # makes `import ssl` an ImportError
     try:
         import psycopg2  # noqa: F401, PLC0415
     finally:
         del sys.modules["ssl"]
+
+
+def _other_threads() -> bool:
+    """While psycopg2 imports, ``import ssl`` fails in every thread: with another one
+    running, import psycopg2 as it is. (No threading module, no other thread.)"""
+    threading = sys.modules.get("threading")
+    return threading is not None and threading.active_count() > 1
 
 
 _import()

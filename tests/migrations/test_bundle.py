@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -90,3 +91,25 @@ def test_bundle_loads_and_runs_where_pglast_cannot_be_imported(tmp_path: Path) -
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "4 2"
+
+
+def test_a_bundle_cannot_be_changed_once_built() -> None:
+    """Its versions and lookups are computed once, at construction: a changed field would
+    leave them stale."""
+    bundle = compile_directory(MIGRATIONS)
+
+    with pytest.raises(AttributeError, match="Bundle is immutable"):
+        bundle.migrations = ()
+    with pytest.raises(AttributeError, match="Bundle is immutable"):
+        del bundle.versions
+    assert bundle.versions == tuple(m.version for m in bundle.migrations)
+
+
+def test_bundles_are_equal_when_their_migrations_are() -> None:
+    first, second = compile_directory(MIGRATIONS), compile_directory(MIGRATIONS)
+
+    assert first == second
+    assert hash(first) == hash(second)
+    assert first != Bundle(first.migrations[:1])
+    assert first == mock.ANY  # not a plain False: other types are asked in turn
+    assert first.__eq__(object()) is NotImplemented

@@ -79,3 +79,23 @@ def test_a_certificate_for_another_host_is_still_refused(tls_server: tuple[Serve
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: cannot connect to postgresql://postgres@db.example.com:")
     assert 'does not match host name "db.example.com"' in lines[0]
+
+
+_WITH_A_THREAD = """\
+import json, sys, threading
+stop = threading.Event()
+worker = threading.Thread(target=stop.wait)
+worker.start()
+import dbmigrate.transports.psycopg2_transport
+print(json.dumps("ssl" in sys.modules))
+stop.set()
+"""
+
+
+def test_with_another_thread_running_psycopg2_imports_as_it_is() -> None:
+    """The trick blocks ``import ssl`` for the whole process while psycopg2 imports: another
+    thread importing ssl (or urllib3) then would fail, so it is not played."""
+    result = _run("-c", _WITH_A_THREAD)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) is True
