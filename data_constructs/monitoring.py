@@ -428,7 +428,10 @@ class DatabaseMonitoring(Construct):
     # -- dashboard, events, subscribers -----------------------------------------------------
 
     def _alarm_states(self) -> None:
-        alarms = [created.alarm for created in self.facade.created_alarms()]
+        """Every alarm the facade made, in the order it made them: found in the construct
+        tree, because ``facade.created_alarms()`` hands back each alarm's whole definition,
+        fetched from Node.js a property at a time (1900 calls, 0.5 s of a synth)."""
+        alarms = [c for c in self.facade.node.find_all() if isinstance(c, cloudwatch.Alarm)]
         self.facade.add_widget(
             cloudwatch.AlarmStatusWidget(alarms=alarms, title="Alarm states", width=24)
         )

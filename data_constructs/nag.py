@@ -30,7 +30,6 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
 def acknowledge_compliance(scope: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge one rule of the compliance packs (e.g. ``LambdaDLQ``) in each of them."""
     _require_reason(rule, reason)
-    for pack in COMPLIANCE_PACKS:
-        Validations.of(scope).acknowledge(
-            Acknowledgment(id=f"{pack}::{pack}-{rule}", reason=reason)
-        )
+    Validations.of(scope).acknowledge(
+        *(Acknowledgment(id=f"{pack}::{pack}-{rule}", reason=reason) for pack in COMPLIANCE_PACKS)
+    )
