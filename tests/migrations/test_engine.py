@@ -457,26 +457,33 @@ def test_versions_another_runner_applied_meanwhile_are_checked(
 def test_waiting_for_another_runner_is_not_cut_by_lock_timeout(
     tmp_path: Path, fresh_db_url: str
 ) -> None:
-    """lock_timeout is for table locks: the advisory lock is taken before it is set."""
+    """lock_timeout is for table locks: the advisory lock is taken before it is set, so a run
+    waits for another runner's lock longer than lock_timeout, then applies its files.
+
+    The other runner takes the lock between two runs: taken while files were applied, it
+    could come after the run's last batch, and the run would never wait."""
     write(tmp_path, "000001_a.up.sql", "CREATE TABLE a (id int);")
     write(tmp_path, "000002_b.up.sql", "CREATE TABLE b (id int);")
-    holder = psycopg.connect(fresh_db_url)
-
-    def another_runner_takes_the_lock(step: AppliedStep) -> None:
-        if step.version == 1:
+    releasing = threading.Event()
+    with PsycopgTransport.connect(fresh_db_url) as transport:
+        me = Engine(
+            transport, compile_directory(tmp_path), config=EngineConfig(lock_timeout_ms=100)
+        )
+        assert me.up(1).applied_versions == (1,)
+        with psycopg.connect(fresh_db_url) as holder:
             holder.execute("SELECT pg_advisory_xact_lock(%s)", (EngineConfig().lock_key,))
-            threading.Timer(0.5, holder.commit).start()
 
-    try:
-        with PsycopgTransport.connect(fresh_db_url) as transport:
-            config = EngineConfig(lock_timeout_ms=100)
-            me = Engine(
-                transport,
-                compile_directory(tmp_path),
-                config=config,
-                on_step=another_runner_takes_the_lock,
-            )
-            assert me.up().applied_versions == (1, 2)
-    finally:
-        holder.close()
+            def another_runner_finishes() -> None:
+                releasing.set()
+                holder.commit()
+
+            timer = threading.Timer(0.5, another_runner_finishes)
+            timer.start()
+            try:
+                applied = me.up().applied_versions
+                waited = releasing.is_set()  # up returned only once the lock was released
+            finally:
+                timer.join()
+    assert applied == (2,)
+    assert waited
     assert state(fresh_db_url) == [(2, False)]
