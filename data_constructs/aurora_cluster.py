@@ -13,20 +13,16 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
-from config import MASTER_USERNAME, AuroraConfig, ClusterRemovalPolicy
+from config import MASTER_USERNAME, AuroraConfig
 from data_constructs.nag import acknowledge, acknowledge_compliance
 from data_constructs.ports import rotation_security_group, write_literal_ports
-from data_constructs.retention import retention_days
+from data_constructs.retention import removal_policy, retention_days
 from data_constructs.service_log import ServiceLogEncryption
 
 # The construct id of CDK's LogRetention singleton function (fixed in aws-cdk-lib).
 _LOG_RETENTION = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
 POSTGRES_PORT = 5432
 """The cluster's port, written as a number wherever a rule names it (nag cannot read a token)."""
-_REMOVAL = {
-    ClusterRemovalPolicy.SNAPSHOT: RemovalPolicy.SNAPSHOT,
-    ClusterRemovalPolicy.RETAIN: RemovalPolicy.RETAIN,
-}
 
 
 class AuroraCluster(Construct):
@@ -82,7 +78,7 @@ class AuroraCluster(Construct):
             enable_data_api=True,
             iam_authentication=True,
             deletion_protection=config.deletion_protection,
-            removal_policy=_REMOVAL[config.removal_policy],
+            removal_policy=removal_policy(config.removal_policy),
             backup=rds.BackupProps(retention=Duration.days(config.backup_retention_days)),
             copy_tags_to_snapshot=True,
             cloudwatch_logs_exports=["postgresql"],

@@ -26,7 +26,7 @@ from constructs import Construct
 from config import ClusterRemovalPolicy, DocumentDbConfig
 from data_constructs.nag import acknowledge
 from data_constructs.ports import rotation_security_group, write_literal_ports
-from data_constructs.retention import retention_days
+from data_constructs.retention import removal_policy, retention_days
 from data_constructs.service_log import ServiceLogEncryption
 
 DOCUMENTDB_PORT = 27017
@@ -36,10 +36,6 @@ ENGINE_VERSION = "5.0.0"
 # Characters a MongoDB connection string would need escaped, kept out of generated passwords.
 _EXCLUDED = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 _LOGS = ("audit", "profiler")
-_REMOVAL = {
-    ClusterRemovalPolicy.SNAPSHOT: RemovalPolicy.SNAPSHOT,
-    ClusterRemovalPolicy.RETAIN: RemovalPolicy.RETAIN,
-}
 
 
 class DocumentDbCluster(Construct):
@@ -105,7 +101,7 @@ class DocumentDbCluster(Construct):
             backup=docdb.BackupProps(retention=Duration.days(config.backup_retention_days)),
             copy_tags_to_snapshot=True,
             deletion_protection=config.deletion_protection,
-            removal_policy=_REMOVAL[config.removal_policy],
+            removal_policy=removal_policy(config.removal_policy),
             instance_removal_policy=RemovalPolicy.DESTROY,
             security_group_removal_policy=network_policy,
             export_audit_logs_to_cloud_watch=True,

@@ -1,7 +1,11 @@
-"""Configuration speaks in days; CDK's RetentionDays enum speaks in names."""
+"""Configuration speaks in days and lower-case words; CDK's RetentionDays and RemovalPolicy
+enums speak in names."""
 
 from __future__ import annotations
 
+from enum import Enum
+
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 
 _BY_DAYS = {
@@ -33,3 +37,9 @@ _BY_DAYS = {
 def retention_days(days: int) -> logs.RetentionDays:
     """The RetentionDays member for a day count the config loader already validated."""
     return _BY_DAYS[days]
+
+
+def removal_policy(policy: Enum) -> RemovalPolicy:
+    """A configured removal policy (``ClusterRemovalPolicy``, ``CacheRemovalPolicy``) as CDK's
+    member of the same name."""
+    return RemovalPolicy[policy.name]

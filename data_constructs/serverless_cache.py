@@ -28,14 +28,11 @@ from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from config import CacheConfig, CacheRemovalPolicy
+from config import CacheConfig
+from data_constructs.retention import removal_policy
 
 PRIMARY_PORT = 6379
 READER_PORT = 6380
-_REMOVAL = {
-    CacheRemovalPolicy.DESTROY: RemovalPolicy.DESTROY,
-    CacheRemovalPolicy.RETAIN: RemovalPolicy.RETAIN,
-}
 
 
 class ServerlessCache(Construct):
@@ -94,7 +91,7 @@ class ServerlessCache(Construct):
             snapshot_retention_limit=config.snapshot_retention_days,
             daily_snapshot_time=config.daily_snapshot_time,
         )
-        self.cache.apply_removal_policy(_REMOVAL[config.removal_policy])
+        self.cache.apply_removal_policy(removal_policy(config.removal_policy))
 
     def _allow_ingress(self, config: CacheConfig) -> None:
         peers = [(ec2.Peer.ipv4(cidr), cidr) for cidr in config.ingress_cidrs] + [

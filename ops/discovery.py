@@ -85,6 +85,14 @@ class Deployment:
     def arn(self, resource: Resource) -> str:
         return self.table_arn if resource == "dynamodb" else self.cluster(resource)[1]
 
+    def label(self, resource: Resource) -> str:
+        """How reports name a store: ``table NAME``, ``cluster ID``, ``DocumentDB cluster ID``."""
+        if resource == "dynamodb":
+            return f"table {self.table_name}"
+        if resource == "aurora":
+            return f"cluster {self.cluster_id}"
+        return f"DocumentDB cluster {self.document_db_cluster_id}"
+
     def require_vault(self) -> tuple[str, str]:
         """(vault name, backup role ARN), or an error saying the stack publishes none."""
         if not self.vault_name or not self.backup_role_arn:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ops import exit_codes
 from ops.errors import OpsError
@@ -25,15 +26,20 @@ def require_known(env: str, cdk_json: Path = CDK_JSON) -> None:
         raise OpsError(f"unknown environment {env!r}: cdk.json defines {known}", exit_codes.USAGE)
 
 
+def _environment(env: str, cdk_json: Path) -> dict[str, Any]:
+    """``env``'s section of this checkout's cdk.json; empty where there is none to read."""
+    try:
+        body = json.loads(cdk_json.read_text())["context"]["environments"][env]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def project_defaults(env: str, cdk_json: Path = CDK_JSON) -> tuple[str | None, str | None]:
     """(region, ssm_prefix) of ``env`` in this checkout's cdk.json, or None where unknown."""
-    try:
-        environments = json.loads(cdk_json.read_text())["context"]["environments"]
-        body = environments[env]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None, None
-    region = body.get("region") if isinstance(body, dict) else None
-    prefix = body.get("ssm_prefix") if isinstance(body, dict) else None
+    body = _environment(env, cdk_json)
+    region = body.get("region")
+    prefix = body.get("ssm_prefix")
     return (
         region if isinstance(region, str) else None,
         prefix if isinstance(prefix, str) else None,
@@ -46,9 +52,6 @@ def document_db_instance_class(env: str, cdk_json: Path = CDK_JSON) -> str:
     from config.model import DocumentDbConfig  # noqa: PLC0415 - only restores need it
 
     default = DocumentDbConfig().instance_class
-    try:
-        section = json.loads(cdk_json.read_text())["context"]["environments"][env]["document_db"]
-        configured = section.get("instance_class", default)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return default
+    section = _environment(env, cdk_json).get("document_db")
+    configured = section.get("instance_class", default) if isinstance(section, dict) else default
     return configured if isinstance(configured, str) else default

@@ -22,7 +22,6 @@ from uuid import UUID
 from boto3.dynamodb.types import Binary
 
 T = TypeVar("T")
-_TAGS = ("$decimal", "$datetime", "$uuid", "$set", "$bytes", "$binary", "$object")
 
 
 class CodecError(ValueError):
@@ -85,6 +84,8 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "$set": lambda items: {_decode(v) for v in items},
     "$object": lambda inner: {k: _decode(v) for k, v in inner.items()},
 }
+_TAGS = frozenset(_DECODERS)
+"""The keys that mark a tagged value: a plain dict with one of them is wrapped in ``$object``."""
 
 
 class JsonCodec:

@@ -1,6 +1,6 @@
 """ReadThroughCache: cache-aside reads over Redis/Valkey that never make a request fail.
 
-Reads: one round trip (``MGET`` of the entry and its version). A hit returns
+Reads: one round trip (``GET`` of the entry). A hit returns
 the decoded value; a cached "not found" returns None. Concurrent reads of one
 key in a process share one call (`appdata.cache.flight`); on a miss, one
 process per cache loads, through a ``SET NX PX`` lock, and re-reads the entry
@@ -124,7 +124,7 @@ class ReadThroughCache:
             self.stats.add("bypassed")
             return self._load(load)
         try:
-            entry, version = self._client.mget(names.value, names.version)
+            entry = self._client.get(names.value)
         except RedisError as exc:
             return self._fall_back(exc, "read", load)
         self.health.answered()
@@ -132,7 +132,7 @@ class ReadThroughCache:
         if found:
             return value
         self.stats.add("misses")
-        return self._lead(kind, names, version, load)
+        return self._lead(kind, names, load)
 
     def _decoded(self, kind: EntryKind[Any], names: CacheNames, entry: Any) -> tuple[bool, Any]:
         """(True, value) for a usable entry; an unusable one is deleted (it is a miss)."""
@@ -145,14 +145,13 @@ class ReadThroughCache:
                 return True, None
             value = kind.codec.loads(text)
         except Exception as exc:  # any undecodable entry is a miss, never a failed read
-            self.stats.add("errors")
-            self.health.failed(exc, f"entry {names.value} decode")
+            self._error(exc, f"entry {names.value} decode")
             self._delete(names.value)
             return False, None
         self.stats.add("hits")
         return True, value
 
-    def _lead(self, kind: EntryKind[Any], names: CacheNames, version: Any, load: Any) -> Any:
+    def _lead(self, kind: EntryKind[Any], names: CacheNames, load: Any) -> Any:
         """This process's loader: take the cache-wide lock and load, or wait for who has it."""
         assert self._client is not None
         deadline = self._clock() + self.timing.lock_timeout
@@ -203,8 +202,7 @@ class ReadThroughCache:
         try:
             self._scripts["release"](keys=[lock_key], args=[token])
         except RedisError as exc:
-            self.stats.add("errors")
-            self.health.failed(exc, "lock release")
+            self._error(exc, "lock release")
 
     def _fill(self, kind: EntryKind[Any], names: CacheNames, version: Any, value: Any) -> None:
         ttl = kind.negative_ttl_seconds if value is None else kind.ttl_seconds
@@ -212,8 +210,7 @@ class ReadThroughCache:
         try:
             text = _MISSING if value is None else kind.codec.dumps(value)
         except Exception as exc:  # an uncachable value is returned, uncached
-            self.stats.add("errors")
-            self.health.failed(exc, f"entry {names.value} encode")
+            self._error(exc, f"entry {names.value} encode")
             return
         expected = (version.decode() if isinstance(version, bytes) else version) or ""
         try:
@@ -221,8 +218,7 @@ class ReadThroughCache:
                 keys=[names.value, names.version], args=[expected, text, ttl_ms]
             )
         except RedisError as exc:
-            self.stats.add("errors")
-            self.health.failed(exc, "fill")
+            self._error(exc, "fill")
             return
         if stored:
             self.stats.add("fills")
@@ -232,9 +228,13 @@ class ReadThroughCache:
         return load()
 
     def _fall_back(self, exc: RedisError, what: str, load: Callable[[], Any]) -> Any:
+        self._error(exc, what)
+        return self._load(load)
+
+    def _error(self, exc: Exception, what: str) -> None:
+        """A failure of the cache: counted, and for `health` to judge."""
         self.stats.add("errors")
         self.health.failed(exc, what)
-        return self._load(load)
 
     def _delete(self, key: str) -> None:
         assert self._client is not None

@@ -5,11 +5,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, fields
 
-_COUNTERS = (
-    "hits", "negative_hits", "misses", "store_reads", "fills", "invalidations",
-    "invalidation_failures", "errors", "bypassed", "coalesced",
-)  # fmt: skip
-
 
 @dataclass
 class CacheStats:
@@ -44,4 +39,8 @@ class CacheStats:
 
     def as_dict(self) -> dict[str, int]:
         with self._lock:
-            return {f.name: getattr(self, f.name) for f in fields(self) if f.name in _COUNTERS}
+            return {name: getattr(self, name) for name in _COUNTERS}
+
+
+_COUNTERS = tuple(f.name for f in fields(CacheStats) if not f.name.startswith("_"))
+"""Every field but the lock, in their order."""

@@ -76,13 +76,8 @@ def _list_text(
     pitr: str | None,
 ) -> str:
     lines = [f"{deployment.stack_name} in {deployment.region} (from {deployment.source})"]
-    names = {
-        "dynamodb": f"table {deployment.table_name}",
-        "aurora": f"cluster {deployment.cluster_id}",
-        "documentdb": f"DocumentDB cluster {deployment.document_db_cluster_id}",
-    }
     for resource in deployment.resources:
-        lines.append(f"{names[resource]}:")
+        lines.append(f"{deployment.label(resource)}:")
         mine = [item for item in items if item.resource == resource]
         lines += [
             f"  {item.created.astimezone(UTC):%Y-%m-%d %H:%M} UTC  "

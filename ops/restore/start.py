@@ -40,8 +40,9 @@ TABLE_NOTE = (
 )
 
 
-def cluster_note(cluster: str, resource: Resource = "aurora", instance_class: str = "") -> str:
+def cluster_note(cluster: str, resource: Resource, env: str) -> str:
     if resource == "documentdb":
+        instance_class = document_db_instance_class(env)
         command = (
             f"`aws docdb create-db-instance --db-cluster-identifier {cluster} "
             f"--db-instance-identifier {cluster}-1 --db-instance-class {instance_class} "
@@ -122,7 +123,7 @@ def _restore_cluster(args: argparse.Namespace, aws: Aws, resource: Resource) -> 
         not_found=f"cluster {cluster}",
     )["DBClusters"][0]
     placement = native_cluster_params(live)
-    notes = [cluster_note(target, resource, document_db_instance_class(args.env))]
+    notes = [cluster_note(target, resource, args.env)]
     if args.point_in_time is not None:
         moment = parse_point_in_time(args.point_in_time, datetime.now(UTC))
         when: dict[str, Any] = (

@@ -194,23 +194,19 @@ def backups(ctx: Context) -> Section:
     restores = _running_restores(ctx)
     document: dict[str, Any] = {"max_age_hours": ctx.max_backup_age_hours, "resources": {}}
     lines, findings = [], []
-    names = {
-        "dynamodb": f"table {deployment.table_name}",
-        "aurora": f"cluster {deployment.cluster_id}",
-        "documentdb": f"DocumentDB cluster {deployment.document_db_cluster_id}",
-    }
     for resource in deployment.resources:
         age = newest_good_age_hours(items, resource, ctx.now)
         newest = (ctx.now - timedelta(hours=age)) if age is not None else None
         document["resources"][resource] = {"newest": _iso(newest), "age_hours": age}
+        label = deployment.label(resource)
         if age is None:
-            lines.append(f"backups  {names[resource]}: no completed recovery point")
-            findings.append(f"{names[resource]} has no completed backup")
+            lines.append(f"backups  {label}: no completed recovery point")
+            findings.append(f"{label} has no completed backup")
             continue
-        lines.append(f"backups  {names[resource]}: newest {_iso(newest)} ({age:.1f} h ago)")
+        lines.append(f"backups  {label}: newest {_iso(newest)} ({age:.1f} h ago)")
         if age > ctx.max_backup_age_hours:
             findings.append(
-                f"{names[resource]}'s newest backup is {age:.1f} h old (allowed: "
+                f"{label}'s newest backup is {age:.1f} h old (allowed: "
                 f"{ctx.max_backup_age_hours} h, monitoring.backup_max_age_hours)"
             )
     document["running"] = [job.to_dict() for job in running] + restores

@@ -119,13 +119,14 @@ def test_a_read_that_began_before_a_write_does_not_cache_the_old_value(
     assert c.get(KIND, "u1", store.loader("u1")) == {"v": 2}
 
 
-def test_concurrent_readers_of_a_cold_key_make_one_store_read(cache_redis: redis.Redis) -> None:
-    store, c = Store(hot={"v": 1}), cache(cache_redis)
+def gated_reads(c: ReadThroughCache, store: Store, key: str, readers: int) -> list[Any]:
+    """What ``readers`` concurrent reads of ``key`` returned, the store's first read held
+    until the others have piled up behind it."""
     store.gate = threading.Event()
     results: list[Any] = []
     threads = [
-        threading.Thread(target=lambda: results.append(c.get(KIND, "hot", store.loader("hot"))))
-        for _ in range(200)
+        threading.Thread(target=lambda: results.append(c.get(KIND, key, store.loader(key))))
+        for _ in range(readers)
     ]
     for thread in threads:
         thread.start()
@@ -134,6 +135,12 @@ def test_concurrent_readers_of_a_cold_key_make_one_store_read(cache_redis: redis
     store.gate.set()
     for thread in threads:
         thread.join(10)
+    return results
+
+
+def test_concurrent_readers_of_a_cold_key_make_one_store_read(cache_redis: redis.Redis) -> None:
+    store, c = Store(hot={"v": 1}), cache(cache_redis)
+    results = gated_reads(c, store, "hot", 200)
     assert results == [{"v": 1}] * 200
     assert store.reads == 1
 
@@ -343,19 +350,7 @@ def test_the_leaders_store_error_reaches_every_waiting_reader(cache_redis: redis
 
 def test_waiting_readers_get_their_own_copy(cache_redis: redis.Redis) -> None:
     store, c = Store(k={"tags": ["a"]}), cache(cache_redis)
-    store.gate = threading.Event()
-    results: list[Any] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(c.get(KIND, "k", store.loader("k"))))
-        for _ in range(5)
-    ]
-    for thread in threads:
-        thread.start()
-    assert store.read_started.wait(5)
-    time.sleep(0.05)
-    store.gate.set()
-    for thread in threads:
-        thread.join(5)
+    results = gated_reads(c, store, "k", 5)
     results[0]["tags"].append("changed by one caller")
     assert [r["tags"] for r in results[1:]] == [["a"]] * 4
 

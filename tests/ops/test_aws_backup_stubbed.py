@@ -58,13 +58,7 @@ class Stubbed:
 @pytest.fixture
 def stubbed(moto: MotoServer) -> Iterator[Stubbed]:
     resources = deploy(moto, backups=True)
-    backup = boto3.client(
-        "backup",
-        region_name=REGION,
-        endpoint_url=moto.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    backup = moto.fresh_client("backup")
     stubber = Stubber(backup)
     aws = Aws(REGION, lambda service: backup if service == "backup" else moto.client(service))
     with stubber:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
@@ -73,21 +72,11 @@ class Stubbed:
         return self.aws
 
 
-def _client(moto: MotoServer, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=moto.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 @pytest.fixture
 def stubbed(moto: MotoServer) -> Iterator[Stubbed]:
     deploy(moto, backups=True)
     publish_ssm(moto, {"document-db/cluster-id": DOCS, "document-db/cluster-arn": DOCS_ARN})
-    clients = {"docdb": _client(moto, "docdb"), "backup": _client(moto, "backup")}
+    clients = {"docdb": moto.fresh_client("docdb"), "backup": moto.fresh_client("backup")}
     aws = Aws(REGION, lambda service: clients.get(service) or moto.client(service))
     docdb, backup = Stubber(clients["docdb"]), Stubber(clients["backup"])
     with docdb, backup:
@@ -200,7 +189,7 @@ def _live(stubbed: Stubbed) -> None:
     )
 
 
-def _restored(stubbed: Stubbed, target: str) -> dict[str, Any]:
+def _restored(target: str) -> dict[str, Any]:
     return {"DBCluster": {**LIVE, "DBClusterIdentifier": target, "Status": "creating"}}
 
 
@@ -222,7 +211,7 @@ def test_restore_documentdb_from_a_snapshot_into_its_network_and_parameter_group
     _described(stubbed, "5.0.0")
     stubbed.docdb.add_response(
         "restore_db_cluster_from_snapshot",
-        _restored(stubbed, "appdata-dev-documents-copy"),
+        _restored("appdata-dev-documents-copy"),
         {
             "DBClusterIdentifier": "appdata-dev-documents-copy",
             "SnapshotIdentifier": SNAPSHOT,
@@ -256,7 +245,7 @@ def test_a_snapshot_from_another_major_version_gets_the_default_parameter_group(
     _described(stubbed, "4.0.0")
     stubbed.docdb.add_response(
         "restore_db_cluster_from_snapshot",
-        _restored(stubbed, "appdata-dev-documents-old"),
+        _restored("appdata-dev-documents-old"),
         {
             "DBClusterIdentifier": "appdata-dev-documents-old",
             "SnapshotIdentifier": SNAPSHOT,
@@ -279,7 +268,7 @@ def test_restore_documentdb_to_the_latest_point_in_time(stubbed: Stubbed, run_op
     _live(stubbed)
     stubbed.docdb.add_response(
         "restore_db_cluster_to_point_in_time",
-        _restored(stubbed, "appdata-dev-documents-pitr"),
+        _restored("appdata-dev-documents-pitr"),
         {
             "DBClusterIdentifier": "appdata-dev-documents-pitr",
             "SourceDBClusterIdentifier": DOCS,
@@ -350,8 +339,7 @@ def test_restore_onto_the_live_documentdb_cluster_is_refused(
 
 
 def test_list_shows_documentdb_snapshots_and_age(stubbed: Stubbed, run_ops: RunOps) -> None:
-    for resource in ("table", "aurora", "documentdb"):
-        del resource  # one ListRecoveryPointsByBackupVault per resource, none found
+    for _ in ("table", "aurora", "documentdb"):  # one ListRecoveryPoints... each, none found
         stubbed.backup.add_response(
             "list_recovery_points_by_backup_vault",
             {"RecoveryPoints": []},
@@ -361,7 +349,7 @@ def test_list_shows_documentdb_snapshots_and_age(stubbed: Stubbed, run_ops: RunO
         stubbed.backup.add_response(
             "list_backup_jobs", {"BackupJobs": []}, {"ByBackupVaultName": VAULT, "ByState": state}
         )
-    name = "appdata-dev-documentdb-20261201-030000"
+    name = SNAPSHOT
     stubbed.docdb.add_response(
         "describe_db_cluster_snapshots",
         {"DBClusterSnapshots": [_snapshot(name, "available")]},
