@@ -6,6 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+import jsii_node
+
+jsii_node.configure()  # the jsii kernels the fixtures start get app.py's Node options
+
 pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.synth",
