@@ -1,18 +1,43 @@
-"""The jsii kernel's Node options (jsii_node): the V8 pool size app.py sets before aws_cdk starts
-the kernel, and a pool size the user chose left alone."""
+"""The jsii kernel's Node options (jsii_node): the baseline-WebAssembly preload and the V8 pool
+size that app.py sets before aws_cdk starts the kernel, with what the user set left alone."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from jsii_node import NODE_DEFAULT_POOL_SIZE, configure, node_options, pool_size, usable_cpus
+from jsii_node import (
+    BASELINE_WASM,
+    NODE_DEFAULT_POOL_SIZE,
+    configure,
+    node_options,
+    pool_size,
+    usable_cpus,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
+REQUIRE = f'--require "{BASELINE_WASM}"'
+# (module (func (export "f") (result i32) i32.const 7)), section by section
+WASM_SEVEN = "".join(
+    (
+        "0061736d01000000",  # magic, version 1
+        "0105016000017f",  # type section: one type, () -> i32
+        "03020100",  # function section: one function of type 0
+        "07050101660000",  # export section: "f", function 0
+        "0a0601040041070b",  # code section: no locals, i32.const 7, end
+    )
+)
+
+
+def node(env: dict[str, str], script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["node", "-e", script], env=env, capture_output=True, text=True, timeout=60, check=False
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -24,24 +49,48 @@ def test_the_pool_leaves_one_cpu_to_the_main_thread_and_never_exceeds_nodes_defa
     assert pool_size(cpus) == expected
 
 
-def test_the_pool_size_is_added_to_the_users_own_node_options() -> None:
-    assert node_options("", 2) == "--v8-pool-size=1"
-    assert node_options("--stack-trace-limit=50", 4) == "--stack-trace-limit=50 --v8-pool-size=3"
+def test_the_preload_and_pool_size_are_added_to_the_users_own_node_options() -> None:
+    assert node_options("", 2) == f"{REQUIRE} --v8-pool-size=1"
+    assert node_options("--stack-trace-limit=50", 4) == (
+        f"--stack-trace-limit=50 {REQUIRE} --v8-pool-size=3"
+    )
 
 
 @pytest.mark.parametrize("chosen", ["--v8-pool-size=8", "--v8-pool-size 8", "--x --v8-pool-size=0"])
 def test_a_pool_size_the_user_chose_is_kept(chosen: str) -> None:
-    assert node_options(chosen, 2) == chosen
+    assert node_options(chosen, 2) == f"{chosen} {REQUIRE}"
 
 
-def test_configure_writes_node_options_into_the_environment_it_is_given() -> None:
+def test_configuring_twice_adds_nothing_the_second_time() -> None:
     environ = {"NODE_OPTIONS": "--stack-trace-limit=50"}
     configure(environ)
-    expected = f"--stack-trace-limit=50 --v8-pool-size={pool_size(usable_cpus())}"
-    assert environ == {"NODE_OPTIONS": expected}
+    once = dict(environ)
+    configure(environ)
+    assert environ == once
+    expected = f"--stack-trace-limit=50 {REQUIRE} --v8-pool-size={pool_size(usable_cpus())}"
+    assert once == {"NODE_OPTIONS": expected}
 
 
-def test_the_kernel_app_py_starts_runs_with_the_pool_size(tmp_path: Path) -> None:
+def test_node_loads_the_preload_from_a_path_with_spaces_and_still_runs_webassembly(
+    tmp_path: Path,
+) -> None:
+    """The quoting NODE_OPTIONS needs, and WebAssembly working on the baseline compiler."""
+    preload = tmp_path / "a dir with spaces" / BASELINE_WASM.name
+    preload.parent.mkdir()
+    shutil.copy(BASELINE_WASM, preload)
+    env = {**os.environ, "NODE_OPTIONS": node_options("", 2, preload)}
+    script = (
+        f"const bytes = Buffer.from('{WASM_SEVEN}', 'hex');"
+        "const { f } = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports;"
+        "console.log(f());"
+    )
+    ran = node(env, script)
+    assert (ran.returncode, ran.stdout.strip()) == (0, "7"), ran.stderr
+    missing = {**os.environ, "NODE_OPTIONS": node_options("", 2, tmp_path / "absent.js")}
+    assert node(missing, "0").returncode != 0, "a preload Node cannot find must stop it"
+
+
+def test_the_kernel_app_py_starts_runs_with_the_options(tmp_path: Path) -> None:
     """Importing app.py starts the jsii kernel; a JSII_NODE wrapper records what Node saw."""
     seen = tmp_path / "node-options"
     wrapper = tmp_path / "node"
@@ -52,4 +101,4 @@ def test_the_kernel_app_py_starts_runs_with_the_pool_size(tmp_path: Path) -> Non
         [sys.executable, "-c", "import app"], cwd=ROOT, env=env, check=True, timeout=120
     )  # fmt: skip
     pool = pool_size(usable_cpus())
-    assert seen.read_text() == f"--stack-trace-limit=50 --v8-pool-size={pool}"
+    assert seen.read_text() == f"--stack-trace-limit=50 {REQUIRE} --v8-pool-size={pool}"
