@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import MutableMapping
+from itertools import pairwise
 from pathlib import Path
 
 NODE_DEFAULT_POOL_SIZE = 4
@@ -29,19 +30,55 @@ _POOL_FLAG = "--v8-pool-size"
 
 def pool_size(cpus: int) -> int:
     """V8 workers for ``cpus`` usable CPUs: one CPU left to the main thread, none above
-    Node's default."""
+    Node's default, and at least one (0 would let Node choose its default)."""
     return max(1, min(NODE_DEFAULT_POOL_SIZE, cpus - 1))
 
 
 def node_options(existing: str, cpus: int, preload: Path = BASELINE_WASM) -> str:
     """``existing`` NODE_OPTIONS with ``preload`` required and the pool size set, each unless
     it is already there."""
+    tokens = _tokens(existing)
     options = [existing] if existing else []
-    if str(preload) not in existing:
+    if not _requires(tokens, str(preload)):
         options.append(f"--require {_quoted(str(preload))}")
-    if not any(option.split("=", 1)[0] == _POOL_FLAG for option in existing.split()):
+    if not any(_flag_name(token) == _POOL_FLAG for token in tokens):
         options.append(f"{_POOL_FLAG}={pool_size(cpus)}")
     return " ".join(options)
+
+
+def _tokens(options: str) -> list[str]:
+    """NODE_OPTIONS split as Node splits it: on spaces outside double quotes, with backslash
+    escapes inside them."""
+    tokens: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in options:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == " " and not quoted:
+            tokens.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    tokens.append("".join(current))
+    return [token for token in tokens if token]
+
+
+def _flag_name(token: str) -> str:
+    """An option's name as Node compares it (``--v8_pool_size`` is ``--v8-pool-size``)."""
+    return token.split("=", 1)[0].replace("_", "-")
+
+
+def _requires(tokens: list[str], path: str) -> bool:
+    return any(
+        (flag in ("--require", "-r") and value == path) or flag == f"--require={path}"
+        for flag, value in pairwise([*tokens, ""])
+    )
 
 
 def _quoted(path: str) -> str:
