@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.synth import ROOT
+from tests.fixtures.synth import ROOT, app_command
 
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 
@@ -56,3 +56,12 @@ def test_cdk_synth_with_bad_context_fails_with_one_line(tmp_path: Path) -> None:
         in (result.stderr)
     )
     assert "Traceback" not in result.stderr
+
+
+def test_cdk_synth_runs_the_app_optimized_while_the_tests_keep_the_type_checks() -> None:
+    """`cdk synth` skips the jsii bindings' typeguard check of every call (python -O, about 8%
+    of a synth); the tests build the same stacks with the checks on, so CI still runs them."""
+    command = app_command()
+    assert command[1:] == ["-O", "app.py"], f"cdk.json's app command is {command}"
+    assert (ROOT / command[0]).is_file(), f"{command[0]} is the venv's Python: run `make install`"
+    assert __debug__, "the test suite must not run under -O: it is what checks the bindings' types"
