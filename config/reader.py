@@ -91,10 +91,9 @@ class Section:
 
     def one_of_ints(self, key: str, default: int, allowed: tuple[int, ...]) -> int:
         value = self._get(key, default)
-        if isinstance(value, bool) or value not in allowed:
+        if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
             choices = ", ".join(str(a) for a in allowed)
             raise self.fail(key, f"{_show(value)} is not one of {choices}")
-        assert isinstance(value, int)
         return value
 
     def number(

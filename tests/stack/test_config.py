@@ -59,6 +59,7 @@ def test_unknown_environment_names_the_allowed_ones() -> None:
         ("aurora", "min_capacity", -1, "environments.dev.aurora.min_capacity: -1 is not a number from 0 to 256"),
         ("aurora", "backup_retention_days", 36, "environments.dev.aurora.backup_retention_days: 36 is not a whole number from 1 to 35"),
         ("aurora", "log_retention_days", 10, "environments.dev.aurora.log_retention_days: 10 is not one of 1, 3, 5"),
+        ("aurora", "log_retention_days", 14.0, "environments.dev.aurora.log_retention_days: 14.0 is not one of 1, 3, 5"),
         ("table", "pitr_recovery_days", 0, "environments.dev.table.pitr_recovery_days: 0 is not a whole number from 1 to 35"),
         ("aurora", "engine_version", "17.0", "environments.dev.aurora.engine_version: '17.0' is not an aurora-postgresql"),
         ("aurora", "ingress_cidrs", ["0.0.0.0/0"], "environments.dev.aurora.ingress_cidrs: '0.0.0.0/0' is not an IPv4 CIDR narrower than /0"),
