@@ -57,7 +57,7 @@ def _configs(app: cdk.App) -> list[EnvironmentConfig]:
 
 
 def main() -> int:
-    gc.freeze()  # the ~6,000 binding classes just imported live until exit: collections skip them
+    gc.freeze()  # the thousands of binding classes just imported live until exit: skip them
     app = cdk.App()
     try:
         build_app(app, migrations_dir=MIGRATIONS)
