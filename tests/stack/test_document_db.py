@@ -17,6 +17,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from config import load_environments
+from tests.fixtures.nag_report import undocumented
 from tests.fixtures.synth import cfn_lint, of_type, run_app, synthesize_environments
 from tests.stack.test_snapshots import normalized
 
@@ -330,6 +331,7 @@ def test_nag_packs_found_nothing_unacknowledged(
         "AwsSolutions-DOC4",
         "AwsSolutions-DOC5",
     }
+    assert undocumented(report) == set(), "acknowledged but not in README's Compliance tables"
 
 
 def test_template_matches_snapshot(docs: dict[str, Any], snapshot: SnapshotAssertion) -> None:
