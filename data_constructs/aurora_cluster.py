@@ -226,8 +226,9 @@ class AuroraCluster(Construct):
         acknowledge(
             singleton,
             "AwsSolutions-IAM5[Resource::*]",
-            "CDK's LogRetention function sets retention on /aws/rds/cluster/<id>/postgresql, "
-            "a log group RDS creates with a name known only at deploy time.",
+            "CDK's LogRetention function sets retention on the log groups RDS and DocumentDB "
+            "create themselves (/aws/rds/cluster/<id>/postgresql; /aws/docdb/<id>/audit and "
+            "/profiler where DocumentDB is configured), named only at deploy time.",
         )
         acknowledge_compliance(
             singleton.node.find_child("ServiceRole").node.find_child("DefaultPolicy"),
