@@ -19,6 +19,7 @@ from aws_cdk import aws_iam as iam
 
 from app import MIGRATIONS, build_app
 from config import load_environments
+from tests.fixtures.nag_report import read_report
 from tests.fixtures.synth import ENVIRONMENTS, Synthesized, cdk_json_context
 
 CLUSTER = "AuroraClusterCDFC8250"
@@ -240,7 +241,7 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     ):
         database.grant_access(service, role="reporting")
     assembly = app.synth()
-    report = json.loads((Path(outdir) / "validation-report.json").read_text())
+    report = read_report(Path(outdir))
     return {
         "database": assembly.get_stack_by_name("DatabaseStack-shared").template,
         "consumer": assembly.get_stack_by_name("ConsumerStack").template,

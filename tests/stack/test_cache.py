@@ -14,7 +14,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.fixtures.nag_report import undocumented
+from tests.fixtures.nag_report import read_report, undocumented
 from tests.fixtures.synth import (
     ENVIRONMENTS,
     Synthesized,
@@ -204,7 +204,7 @@ def test_the_application_policies_need_nothing_for_the_cache(cached: dict[str, A
 def test_nag_packs_found_nothing_unacknowledged(
     synthesized_caches: tuple[Path, dict[str, Any]],
 ) -> None:
-    report = json.loads((synthesized_caches[0] / "validation-report.json").read_text())
+    report = read_report(synthesized_caches[0])
     for plugin in report["pluginReports"]:
         assert (plugin["conclusion"], plugin["violations"]) == ("success", []), plugin["pluginName"]
         suppressed = [

@@ -35,8 +35,7 @@ ROTATION_RULE = {
 
 
 def _report(outdir: Path) -> dict[str, dict[str, Any]]:
-    report = json.loads((outdir / "validation-report.json").read_text())
-    return {plugin["pluginName"]: plugin for plugin in report["pluginReports"]}
+    return {plugin["pluginName"]: plugin for plugin in read_report(outdir)["pluginReports"]}
 
 
 def test_every_configured_pack_ran_and_found_nothing_unacknowledged(

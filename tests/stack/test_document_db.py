@@ -17,7 +17,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from config import load_environments
-from tests.fixtures.nag_report import undocumented
+from tests.fixtures.nag_report import read_report, undocumented
 from tests.fixtures.synth import cfn_lint, of_type, run_app, synthesize_environments
 from tests.stack.test_snapshots import normalized
 
@@ -314,7 +314,7 @@ def test_outputs_and_parameters(docs: dict[str, Any]) -> None:
 def test_nag_packs_found_nothing_unacknowledged(
     synthesized_docs: tuple[Path, dict[str, Any]],
 ) -> None:
-    report = json.loads((synthesized_docs[0] / "validation-report.json").read_text())
+    report = read_report(synthesized_docs[0])
     plugins = {p["pluginName"]: p for p in report["pluginReports"]}
     assert "AwsSolutions" in plugins
     for name, plugin in plugins.items():
